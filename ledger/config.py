@@ -1,0 +1,57 @@
+"""Deploy-time configuration (pydantic-settings). Business numbers live in the parameter set.
+
+Only values that differ between deployments belong here: where the database, Redis and the chain
+are, where embedded servers keep their data, which role the application assumes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variables; unset DATABASE_URL / REDIS_URL mean "use the embedded servers"."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL"),
+        description="PostgreSQL DSN. Unset: an embedded PostgreSQL in data_dir/pg.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL"),
+        description="Redis DSN (Celery broker, rate limits). Unset: an embedded Valkey.",
+    )
+    chain_rpc_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CHAIN_RPC_URL"),
+        description="EVM JSON-RPC endpoint for settlement.",
+    )
+    data_dir: Path = Field(
+        default=Path(".swarm-ledger"),
+        validation_alias=AliasChoices("SWARM_DATA_DIR"),
+        description="Where embedded servers keep their data.",
+    )
+    db_app_role: str = Field(
+        default="swarm_ledger_app",
+        validation_alias=AliasChoices("SWARM_DB_APP_ROLE"),
+        description=(
+            "Role the application assumes after connecting (SET ROLE). It may read and append "
+            "transfers but never update, delete or truncate them. Empty: connect as is."
+        ),
+    )
+    api_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("SWARM_API_HOST"))
+    api_port: int = Field(default=8000, validation_alias=AliasChoices("SWARM_API_PORT"))
+    db_pool_size: int = Field(default=10, validation_alias=AliasChoices("SWARM_DB_POOL_SIZE"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process."""
+    return Settings()

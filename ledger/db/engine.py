@@ -1,0 +1,46 @@
+"""Engines and transactions. The application runs as the restricted ledger role."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+
+ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def make_engine(url: str, *, app_role: str | None = None, pool_size: int = 10, **kw: Any) -> Engine:
+    """An engine whose connections assume ``app_role`` (if given) right after connecting.
+
+    The role may read and append transfers but holds no UPDATE / DELETE / TRUNCATE on them, so
+    nothing the service does can rewrite history. Migrations use an engine without a role.
+    """
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kw)
+    if app_role:
+        if not ROLE_RE.match(app_role):
+            raise ValueError(f"SWARM_DB_APP_ROLE: invalid role name {app_role!r}")
+
+        @event.listens_for(engine, "connect")
+        def _set_role(dbapi_conn: Any, _record: Any) -> None:
+            autocommit = dbapi_conn.autocommit
+            dbapi_conn.autocommit = True
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET ROLE {app_role}")
+            dbapi_conn.autocommit = autocommit
+
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One unit of work: commits if the block returns, rolls back if it raises."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def driver(conn: Connection) -> Any:
+    """The psycopg connection under a SQLAlchemy one (for COPY and pipelined statements)."""
+    return conn.connection.driver_connection

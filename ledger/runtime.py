@@ -1,0 +1,45 @@
+"""Process wiring: resolve servers (external or embedded), build the engine, say which is used."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import Engine
+
+from ledger.config import Settings, get_settings
+from ledger.db.engine import make_engine
+from ledger.embedded import Resolved, describe, resolve_database_url, resolve_redis_url
+
+log = logging.getLogger("swarm_ledger")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Resolved
+    redis: Resolved
+    engine: Engine  # runs as the restricted application role
+
+    def banner(self) -> str:
+        return (
+            f"database: {self.database.source} {describe(self.database.url)}\n"
+            f"redis:    {self.redis.source} {describe(self.redis.url)}"
+        )
+
+
+def build_runtime(settings: Settings | None = None) -> Runtime:
+    settings = settings or get_settings()
+    db = resolve_database_url(settings)
+    rd = resolve_redis_url(settings)
+    engine = make_engine(db.url, app_role=settings.db_app_role or None, pool_size=settings.db_pool_size)
+    return Runtime(settings, db, rd, engine)
+
+
+@lru_cache(maxsize=1)
+def get_runtime() -> Runtime:
+    """The process-wide runtime (the API and workers share it)."""
+    rt = build_runtime()
+    log.warning("swarm-ledger using\n%s", rt.banner())
+    return rt

@@ -1,0 +1,172 @@
+"""Ledger use cases: open accounts, append linked batches of transfers, expire pending ones.
+
+Services run inside the caller's transaction and never commit. Time is an argument.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from ledger.db.ledger_repo import AccountRow, LedgerRepository
+from ledger.domain.transfers import (
+    REFERENCING_KINDS,
+    NormalBalance,
+    Transfer,
+    TransferError,
+    TransferKind,
+    TransferRequest,
+    plan_batch,
+    validate_request,
+)
+from ledger.errors import Conflict, LedgerServiceError, NotFound, Unprocessable
+
+#: Most pending transfers voided by one expiry sweep.
+EXPIRY_SWEEP_LIMIT = 10_000
+#: Transfer code of the void rows the expiry sweep writes.
+CODE_EXPIRED = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What a linked batch did: transfers appended now, and retried ones found stored."""
+
+    created: list[Transfer]
+    existing: list[Transfer]
+
+    @property
+    def transfers(self) -> list[Transfer]:
+        by_id = {t.id: t for t in self.created + self.existing}
+        return sorted(by_id.values(), key=lambda t: t.seq)
+
+
+def to_service_error(err: TransferError) -> LedgerServiceError:
+    """Map the engine's result codes onto HTTP semantics (one place)."""
+    details = {"index": err.index}
+    if err.code.startswith("exists_with_different_") or err.code in {
+        "pending_transfer_already_posted",
+        "pending_transfer_already_voided",
+        "pending_transfer_already_resolved",
+        "transfer_already_reversed",
+        "pending_transfer_expired",
+    }:
+        return Conflict(err.message, code=err.code, field=err.field, details=details)
+    if err.code in {"account_not_found", "pending_transfer_not_found", "transfer_not_found"}:
+        return Unprocessable(err.message, code=err.code, field=err.field, details=details)
+    if err.code in {"exceeds_credits", "exceeds_debits"}:
+        return Unprocessable(err.message, code=err.code, field=err.field, details=details)
+    return LedgerServiceError(
+        err.message, code=err.code, field=err.field, status_code=422, details=details
+    )
+
+
+def open_account(
+    conn: Connection,
+    *,
+    owner: str,
+    kind: str,
+    asset: str = "SWARM",
+    normal_balance: NormalBalance = NormalBalance.CREDIT,
+    may_go_negative: bool = False,
+) -> AccountRow:
+    """Open an account, or return the existing one with the same owner, kind and asset.
+
+    Idempotent on (owner, kind, asset); asking again with other flags is a conflict.
+    """
+    for fld, value in (("owner", owner), ("kind", kind)):
+        if not value or len(value) > 200:
+            raise LedgerServiceError(f"{fld}: must be 1..200 characters", field=fld)
+    repo = LedgerRepository(conn)
+    account_id, created = repo.insert_account(
+        owner, kind, asset, normal_balance.value, may_go_negative
+    )
+    row = repo.get_account(account_id)
+    assert row is not None
+    if not created and (row.normal_balance, row.may_go_negative) != (
+        normal_balance.value,
+        may_go_negative,
+    ):
+        raise Conflict(
+            f"account {owner}/{kind}/{asset} exists with other flags",
+            code="account_exists_with_different_flags",
+            field="may_go_negative",
+        )
+    return row
+
+
+def get_account(conn: Connection, account_id: int) -> AccountRow:
+    row = LedgerRepository(conn).get_account(account_id)
+    if row is None:
+        raise NotFound(f"account {account_id} does not exist", code="account_not_found")
+    return row
+
+
+def create_transfers(
+    conn: Connection, requests: Sequence[TransferRequest], *, now: dt.datetime
+) -> BatchResult:
+    """Append a linked batch: every new transfer commits with the caller's commit, or none.
+
+    Retries are safe: a request whose id is already stored with the same fields is reported as
+    existing and not applied again; the same id with different fields raises a 409 naming the
+    first differing field (``exists_with_different_<field>``).
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    try:
+        for i, req in enumerate(requests):
+            validate_request(req, i)
+        repo = LedgerRepository(conn)
+        head = repo.lock_head()
+        existing = repo.get_transfers([r.id for r in requests])
+        ref_ids = {r.ref_id for r in requests if r.kind in REFERENCING_KINDS and r.ref_id}
+        ref_ids |= {t.ref_id for t in existing.values() if t.ref_id}
+        refs = repo.get_ref_states(sorted(ref_ids), now)
+        account_ids: set[int] = set()
+        for r in requests:
+            if r.id in existing:
+                continue
+            for a in (r.debit_account_id, r.credit_account_id):
+                if a is not None:
+                    account_ids.add(a)
+            if r.ref_id and r.ref_id in refs:
+                t = refs[r.ref_id].transfer
+                account_ids.update((t.debit_account_id, t.credit_account_id))
+        accounts = repo.lock_accounts(account_ids) if account_ids else {}
+        plan = plan_batch(requests, existing=existing, refs=refs, accounts=accounts)
+        created = repo.append(plan, head, now)
+    except TransferError as err:
+        raise to_service_error(err) from err
+    return BatchResult(created=created, existing=plan.existing)
+
+
+def create_transfer(conn: Connection, request: TransferRequest, *, now: dt.datetime) -> Transfer:
+    """One transfer (a batch of one)."""
+    return create_transfers(conn, [request], now=now).transfers[0]
+
+
+def expire_pending(conn: Connection, *, now: dt.datetime, limit: int = EXPIRY_SWEEP_LIMIT) -> int:
+    """Void pending transfers whose timeout passed; returns how many were voided.
+
+    Voids get the deterministic id ``expire:<pending id>``, so two sweepers never double-void.
+    """
+    repo = LedgerRepository(conn)
+    ids = repo.expired_pending_ids(now, limit)
+    if not ids:
+        return 0
+    reqs = [
+        TransferRequest(
+            id=f"expire:{pid}"[:128],
+            debit_account_id=None,
+            credit_account_id=None,
+            amount=None,
+            code=CODE_EXPIRED,
+            kind=TransferKind.VOID_PENDING,
+            ref_id=pid,
+            metadata={"reason": "timeout"},
+        )
+        for pid in ids
+    ]
+    return len(create_transfers(conn, reqs, now=now).created)
