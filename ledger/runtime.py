@@ -33,7 +33,9 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or get_settings()
     db = resolve_database_url(settings)
     rd = resolve_redis_url(settings)
-    engine = make_engine(db.url, app_role=settings.db_app_role or None, pool_size=settings.db_pool_size)
+    engine = make_engine(
+        db.url, app_role=settings.db_app_role or None, pool_size=settings.db_pool_size
+    )
     return Runtime(settings, db, rd, engine)
 
 

@@ -18,7 +18,9 @@ def make_engine(url: str, *, app_role: str | None = None, pool_size: int = 10, *
     The role may read and append transfers but holds no UPDATE / DELETE / TRUNCATE on them, so
     nothing the service does can rewrite history. Migrations use an engine without a role.
     """
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kw)
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kw
+    )
     if app_role:
         if not ROLE_RE.match(app_role):
             raise ValueError(f"SWARM_DB_APP_ROLE: invalid role name {app_role!r}")

@@ -116,9 +116,7 @@ class LedgerRepository:
         rows = self._accounts("a.id = %s", (account_id,))
         return rows[0] if rows else None
 
-    def list_accounts(
-        self, *, owner: str | None, after_id: int, limit: int
-    ) -> list[AccountRow]:
+    def list_accounts(self, *, owner: str | None, after_id: int, limit: int) -> list[AccountRow]:
         if owner is None:
             return self._accounts("a.id > %s ORDER BY a.id LIMIT %s", (after_id, limit))
         return self._accounts(
@@ -133,7 +131,20 @@ class LedgerRepository:
             params,
         )
         return [
-            AccountRow(*r[:7], int(r[7]), int(r[8]), int(r[9]), int(r[10])) for r in cur.fetchall()
+            AccountRow(
+                id=r[0],
+                owner=r[1],
+                kind=r[2],
+                asset=r[3],
+                normal_balance=r[4],
+                may_go_negative=r[5],
+                created_at=r[6],
+                debits_pending=int(r[7]),
+                debits_posted=int(r[8]),
+                credits_pending=int(r[9]),
+                credits_posted=int(r[10]),
+            )
+            for r in cur.fetchall()
         ]
 
     def lock_accounts(self, ids: Iterable[int]) -> dict[int, AccountState]:
@@ -198,9 +209,7 @@ class LedgerRepository:
             )
         return out
 
-    def append(
-        self, plan: BatchPlan, head: tuple[int, bytes], now: dt.datetime
-    ) -> list[Transfer]:
+    def append(self, plan: BatchPlan, head: tuple[int, bytes], now: dt.datetime) -> list[Transfer]:
         """Write the plan's new transfers (chained) and balances; move the chain head."""
         if not plan.new:
             return []
@@ -250,9 +259,10 @@ class LedgerRepository:
         return stored
 
     def _copy_transfers(self, rows: list[tuple[Any, ...]]) -> None:
-        with self.pg.cursor() as cur, cur.copy(
-            f"COPY transfers ({TRANSFER_COLUMNS}) FROM STDIN"
-        ) as copy:
+        with (
+            self.pg.cursor() as cur,
+            cur.copy(f"COPY transfers ({TRANSFER_COLUMNS}) FROM STDIN") as copy,
+        ):
             for r in rows:
                 copy.write_row(r)
 

@@ -242,12 +242,12 @@ def validate_request(req: TransferRequest, index: int) -> None:
             if type(v) is not int or v <= 0:
                 raise fail("account_id_invalid", fld, "must be a positive integer account id")
         if req.debit_account_id == req.credit_account_id:
-            raise fail(
-                "accounts_must_be_different", "credit_account_id", "equals debit_account_id"
-            )
+            raise fail("accounts_must_be_different", "credit_account_id", "equals debit_account_id")
     if req.timeout_s is not None:
         if req.kind is not TransferKind.PENDING:
-            raise fail("timeout_reserved_for_pending", "timeout_s", "only pending transfers time out")
+            raise fail(
+                "timeout_reserved_for_pending", "timeout_s", "only pending transfers time out"
+            )
         if type(req.timeout_s) is not int or not 0 < req.timeout_s <= MAX_TIMEOUT_S:
             raise fail("timeout_invalid", "timeout_s", f"must be an integer in 1..{MAX_TIMEOUT_S}")
     check_metadata(req.metadata, f"transfers[{index}].metadata", index)
@@ -264,7 +264,9 @@ def check_metadata(value: object, path: str, index: int = 0, depth: int = 0) -> 
     if isinstance(value, Mapping):
         for k, v in value.items():
             if not isinstance(k, str):
-                raise TransferError("metadata_invalid", f"{path}: keys must be strings", index=index)
+                raise TransferError(
+                    "metadata_invalid", f"{path}: keys must be strings", index=index
+                )
             check_metadata(v, f"{path}.{k}", index, depth + 1)
         return
     if isinstance(value, list | tuple):
@@ -302,7 +304,9 @@ def _resolve_against(req: TransferRequest, ref: Transfer) -> ResolvedTransfer:
     )
 
 
-def compare_existing(req: TransferRequest, stored: Transfer, ref: Transfer | None, index: int) -> None:
+def compare_existing(
+    req: TransferRequest, stored: Transfer, ref: Transfer | None, index: int
+) -> None:
     """Idempotency: the same id must carry the same fields, else ``exists_with_different_<f>``."""
     if req.kind in REFERENCING_KINDS and ref is not None and req.ref_id == stored.ref_id:
         want: Any = _resolve_against(req, ref)
@@ -364,7 +368,10 @@ def plan_batch(
     for i, req in enumerate(requests):
         if req.id in seen:
             raise TransferError(
-                "duplicate_id_in_batch", f"transfers[{i}].id: {req.id!r} appears twice", index=i, field="id"
+                "duplicate_id_in_batch",
+                f"transfers[{i}].id: {req.id!r} appears twice",
+                index=i,
+                field="id",
             )
         seen.add(req.id)
         stored = existing.get(req.id)
@@ -401,7 +408,9 @@ def plan_batch(
             )
         if rt.asset and rt.asset != dr.asset:
             raise TransferError(
-                "asset_mismatch", f"transfers[{i}]: accounts differ from the referenced transfer", index=i
+                "asset_mismatch",
+                f"transfers[{i}]: accounts differ from the referenced transfer",
+                index=i,
             )
         if rt.asset == "":
             rt = _with_asset(rt, dr.asset)
@@ -472,13 +481,19 @@ def _plan_referencing(
             raise fail("pending_transfer_not_pending", f"{ref_id!r} is not a pending transfer")
         if already_resolved:
             prior = rs.resolved_by if rs is not None and rs.resolved_by else None
-            code = {
-                TransferKind.POST_PENDING: "pending_transfer_already_posted",
-                TransferKind.VOID_PENDING: "pending_transfer_already_voided",
-            }.get(prior, "pending_transfer_already_resolved") if prior else "pending_transfer_already_resolved"
+            code = (
+                {
+                    TransferKind.POST_PENDING: "pending_transfer_already_posted",
+                    TransferKind.VOID_PENDING: "pending_transfer_already_voided",
+                }.get(prior, "pending_transfer_already_resolved")
+                if prior
+                else "pending_transfer_already_resolved"
+            )
             raise fail(code, f"{ref_id!r} was already resolved")
         if expired and req.kind is TransferKind.POST_PENDING:
-            raise fail("pending_transfer_expired", f"{ref_id!r} timed out and can no longer be posted")
+            raise fail(
+                "pending_transfer_expired", f"{ref_id!r} timed out and can no longer be posted"
+            )
         if req.amount is not None and req.amount > target.amount:
             raise TransferError(
                 "exceeds_pending_transfer_amount",
@@ -498,7 +513,8 @@ def _plan_referencing(
         if target.kind not in (TransferKind.POSTED, TransferKind.POST_PENDING):
             raise fail(
                 "transfer_not_reversible",
-                f"{ref_id!r} is a {target.kind.value} transfer; only posted amounts can be reversed",
+                f"{ref_id!r} is a {target.kind.value} transfer; "
+                "only posted amounts can be reversed",
             )
         if already_reversed:
             raise fail("transfer_already_reversed", f"{ref_id!r} was already reversed")
@@ -514,8 +530,10 @@ def _plan_referencing(
     for fld in ("debit_account_id", "credit_account_id"):
         v = getattr(req, fld)
         expect = (
-            target.credit_account_id if fld == "debit_account_id" else target.debit_account_id
-        ) if req.kind is TransferKind.REVERSAL else getattr(target, fld)
+            (target.credit_account_id if fld == "debit_account_id" else target.debit_account_id)
+            if req.kind is TransferKind.REVERSAL
+            else getattr(target, fld)
+        )
         if v is not None and v != expect:
             raise TransferError(
                 "accounts_must_match_referenced_transfer",

@@ -37,7 +37,9 @@ def open_system_accounts(conn: Connection, asset: str = "SWARM") -> dict[str, in
     return out
 
 
-def open_provider_accounts(conn: Connection, provider_id: str, asset: str = "SWARM") -> dict[str, int]:
+def open_provider_accounts(
+    conn: Connection, provider_id: str, asset: str = "SWARM"
+) -> dict[str, int]:
     """Open a provider's accounts (idempotent); returns kind -> account id."""
     if provider_id == SYSTEM_OWNER:
         raise ValueError("provider_id: 'system' is reserved")

@@ -24,9 +24,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Text, nullable=False, unique=True),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("debit_account_id", sa.BigInteger, sa.ForeignKey("accounts.id"), nullable=False),
-        sa.Column(
-            "credit_account_id", sa.BigInteger, sa.ForeignKey("accounts.id"), nullable=False
-        ),
+        sa.Column("credit_account_id", sa.BigInteger, sa.ForeignKey("accounts.id"), nullable=False),
         sa.Column("asset", sa.String(16), sa.ForeignKey("assets.code"), nullable=False),
         sa.Column("amount", sa.Numeric(78, 0), nullable=False),
         sa.Column("code", sa.Integer, nullable=False),

@@ -25,7 +25,9 @@ def upgrade() -> None:
         """
         CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            RAISE EXCEPTION 'transfers are append-only: % refused (corrections are reversing transfers)', TG_OP
+            RAISE EXCEPTION
+                'transfers are append-only: % refused (corrections are reversing transfers)',
+                TG_OP
                 USING ERRCODE = 'insufficient_privilege';
         END;
         $$

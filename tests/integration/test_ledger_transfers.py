@@ -7,12 +7,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.integration.helpers import NOW, req, setup_accounts, uid
 from ledger.db.engine import transaction
 from ledger.domain.transfers import TransferKind as K
 from ledger.errors import Conflict, LedgerServiceError, Unprocessable
 from ledger.services.ledger import create_transfer, create_transfers, expire_pending, get_account
 from ledger.services.verify import verify_ledger
+from tests.integration.helpers import NOW, req, setup_accounts
 
 
 def balance(engine: Engine, account_id: int) -> tuple[int, int, int, int]:
@@ -103,12 +103,16 @@ def test_pending_partial_post_releases_the_rest(engine: Engine) -> None:
         create_transfer(conn, req("spend", a, b, 31), now=NOW)  # only 30 is available
     assert ei.value.code == "exceeds_credits"
     with transaction(engine) as conn:
-        post = create_transfer(conn, req("post", None, None, 50, kind=K.POST_PENDING, ref_id="hold"), now=NOW)
+        post = create_transfer(
+            conn, req("post", None, None, 50, kind=K.POST_PENDING, ref_id="hold"), now=NOW
+        )
     assert (post.debit_account_id, post.credit_account_id, post.amount) == (a, b, 50)
     assert balance(engine, a) == (0, 50, 0, 100)
     assert balance(engine, b) == (0, 0, 0, 50)
     with pytest.raises(Conflict) as ei, transaction(engine) as conn:
-        create_transfer(conn, req("void", None, None, None, kind=K.VOID_PENDING, ref_id="hold"), now=NOW)
+        create_transfer(
+            conn, req("void", None, None, None, kind=K.VOID_PENDING, ref_id="hold"), now=NOW
+        )
     assert ei.value.code == "pending_transfer_already_posted"
 
 
@@ -120,11 +124,15 @@ def test_void_restores_balances_exactly(engine: Engine) -> None:
             [req("fund", sysa["emission"], a, 100), req("hold", a, b, 70, kind=K.PENDING)],
             now=NOW,
         )
-        create_transfer(conn, req("void", None, None, None, kind=K.VOID_PENDING, ref_id="hold"), now=NOW)
+        create_transfer(
+            conn, req("void", None, None, None, kind=K.VOID_PENDING, ref_id="hold"), now=NOW
+        )
     assert balance(engine, a) == (0, 0, 0, 100)
     assert balance(engine, b) == (0, 0, 0, 0)
     with pytest.raises(Conflict) as ei, transaction(engine) as conn:
-        create_transfer(conn, req("post", None, None, None, kind=K.POST_PENDING, ref_id="hold"), now=NOW)
+        create_transfer(
+            conn, req("post", None, None, None, kind=K.POST_PENDING, ref_id="hold"), now=NOW
+        )
     assert ei.value.code == "pending_transfer_already_voided"
 
 
@@ -133,12 +141,17 @@ def test_pending_timeout_blocks_post_and_sweep_voids_once(engine: Engine) -> Non
     with transaction(engine) as conn:
         create_transfers(
             conn,
-            [req("fund", sysa["emission"], a, 100), req("hold", a, b, 70, kind=K.PENDING, timeout_s=60)],
+            [
+                req("fund", sysa["emission"], a, 100),
+                req("hold", a, b, 70, kind=K.PENDING, timeout_s=60),
+            ],
             now=NOW,
         )
     later = NOW + dt.timedelta(seconds=61)
     with pytest.raises(Conflict) as ei, transaction(engine) as conn:
-        create_transfer(conn, req("post", None, None, None, kind=K.POST_PENDING, ref_id="hold"), now=later)
+        create_transfer(
+            conn, req("post", None, None, None, kind=K.POST_PENDING, ref_id="hold"), now=later
+        )
     assert ei.value.code == "pending_transfer_expired"
     with transaction(engine) as conn:
         assert expire_pending(conn, now=NOW + dt.timedelta(seconds=30)) == 0
@@ -152,11 +165,15 @@ def test_reversal_moves_it_back_once(engine: Engine) -> None:
     sysa, a, _ = setup_accounts(engine)
     with transaction(engine) as conn:
         create_transfer(conn, req("oops", sysa["emission"], a, 42), now=NOW)
-        rev = create_transfer(conn, req("fix", None, None, None, kind=K.REVERSAL, ref_id="oops"), now=NOW)
+        rev = create_transfer(
+            conn, req("fix", None, None, None, kind=K.REVERSAL, ref_id="oops"), now=NOW
+        )
     assert (rev.debit_account_id, rev.credit_account_id, rev.amount) == (a, sysa["emission"], 42)
     assert balance(engine, a) == (0, 42, 0, 42)
     with pytest.raises(Conflict) as ei, transaction(engine) as conn:
-        create_transfer(conn, req("fix2", None, None, None, kind=K.REVERSAL, ref_id="oops"), now=NOW)
+        create_transfer(
+            conn, req("fix2", None, None, None, kind=K.REVERSAL, ref_id="oops"), now=NOW
+        )
     assert ei.value.code == "transfer_already_reversed"
 
 
@@ -172,13 +189,17 @@ def test_reversal_moves_it_back_once(engine: Engine) -> None:
         ({"metadata": {"rate": 0.5}}, "metadata_invalid", "metadata"),
     ],
 )
-def test_bad_input_is_refused_naming_the_field(engine: Engine, kwargs: dict, code: str, field: str) -> None:
+def test_bad_input_is_refused_naming_the_field(
+    engine: Engine, kwargs: dict, code: str, field: str
+) -> None:
     sysa, a, _ = setup_accounts(engine)
     args = {"tid": "bad", "debit": sysa["emission"], "credit": a, "amount": 5}
     args.update(kwargs)
     extra = {"metadata": args.pop("metadata")} if "metadata" in args else {}
     with pytest.raises(LedgerServiceError) as ei, transaction(engine) as conn:
-        create_transfer(conn, req(args["tid"], args["debit"], args["credit"], args["amount"], **extra), now=NOW)
+        create_transfer(
+            conn, req(args["tid"], args["debit"], args["credit"], args["amount"], **extra), now=NOW
+        )
     assert ei.value.code == code
     assert ei.value.field == field
     assert count_transfers(engine) == 0
