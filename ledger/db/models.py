@@ -94,6 +94,7 @@ class Balance(Base):
             "AND credits_pending >= 0 AND credits_posted >= 0",
             name="counters_non_negative",
         ),
+        {"postgresql_with": {"fillfactor": 50}},
     )
 
 
@@ -104,13 +105,14 @@ class Transfer(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     id: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
-    debit_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), nullable=False)
-    credit_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), nullable=False)
-    asset: Mapped[str] = mapped_column(ForeignKey("assets.code"), nullable=False)
+    # No foreign keys here on purpose (bulk append speed); see migration 0002.
+    debit_account_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    credit_account_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    asset: Mapped[str] = mapped_column(String(16), nullable=False)
     amount: Mapped[int] = mapped_column(Amount, nullable=False)
     code: Mapped[int] = mapped_column(Integer, nullable=False)
     epoch: Mapped[int | None] = mapped_column(BigInteger)
-    ref_id: Mapped[str | None] = mapped_column(ForeignKey("transfers.id"))
+    ref_id: Mapped[str | None] = mapped_column(Text)
     timeout_s: Mapped[int | None] = mapped_column(Integer)
     metadata_: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")

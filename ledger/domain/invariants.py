@@ -51,11 +51,18 @@ def transfer_ref(t: Transfer) -> str:
     return f"transfer seq={t.seq} id={t.id}"
 
 
-def replay_transfers(transfers: Iterable[Transfer], *, stop_at_first: bool = True) -> Replay:
+def replay_transfers(
+    transfers: Iterable[Transfer],
+    account_assets: Mapping[int, str] | None = None,
+    *,
+    stop_at_first: bool = True,
+) -> Replay:
     """Walk transfers in chain order: check the hash chain and rebuild every balance.
 
     Invariant ``hash_chain_intact``: seq is contiguous from 1, each prev_hash is the previous
     row's hash, each hash is sha256(prev_hash || canonical row).
+    Invariant ``transfers_name_valid_accounts`` (when ``account_assets`` is given): both accounts
+    of every transfer exist and hold the transfer's asset (the table has no foreign keys).
     """
     rp = Replay()
     for t in transfers:
@@ -78,6 +85,18 @@ def replay_transfers(transfers: Iterable[Transfer], *, stop_at_first: bool = Tru
             rp.violations.append(Violation("hash_chain_intact", transfer_ref(t), problem))
             if stop_at_first:
                 return rp
+        if account_assets is not None:
+            for aid in (t.debit_account_id, t.credit_account_id):
+                if account_assets.get(aid) != t.asset:
+                    rp.violations.append(
+                        Violation(
+                            "transfers_name_valid_accounts",
+                            transfer_ref(t),
+                            f"account {aid} is missing or not in {t.asset}",
+                        )
+                    )
+                    if stop_at_first:
+                        return rp
         rp.last_seq, rp.last_hash = t.seq, t.hash
         _apply(rp, t)
     return rp

@@ -331,110 +331,122 @@ def plan_batch(
     *,
     existing: Mapping[str, Transfer],
     refs: Mapping[str, RefState],
-    accounts: Mapping[int, AccountState],
+    accounts: dict[int, AccountState],
 ) -> BatchPlan:
     """Decide a linked batch: all of it applies, or the first error is raised.
 
     ``existing`` holds stored transfers with the batch's ids (retries), ``refs`` the stored
-    transfers referenced by ``ref_id``, ``accounts`` the locked state of every account named.
+    transfers referenced by ``ref_id``, ``accounts`` the current state of every account named.
+    The plan updates those ``accounts`` objects in place (so a 100k-account batch copies
+    nothing): pass objects you own, and drop them if this raises.
     Requests are applied in order, so a later transfer in the batch may spend what an earlier
     one credited, and may post or void a pending transfer created earlier in the same batch.
     Limits are checked after every transfer, as TigerBeetle does, not only at the end.
     """
     if len(requests) > MAX_BATCH_TRANSFERS:
         raise TransferError("batch_too_large", f"at most {MAX_BATCH_TRANSFERS} transfers per batch")
-    state: dict[int, AccountState] = {}
     new: list[ResolvedTransfer] = []
     olds: list[Transfer] = []
     seen: set[str] = set()
+    touched: set[int] = set()
     in_batch: dict[str, ResolvedTransfer] = {}
     resolved_in_batch: set[str] = set()
     reversed_in_batch: set[str] = set()
 
     def acct(aid: int, index: int, fld: str) -> AccountState:
-        st = state.get(aid)
+        st = accounts.get(aid)
         if st is None:
-            base = accounts.get(aid)
-            if base is None:
-                raise TransferError(
-                    "account_not_found",
-                    f"transfers[{index}].{fld}: account {aid} does not exist",
-                    index=index,
-                    field=fld,
-                )
-            st = state[aid] = base.copy()
+            raise TransferError(
+                "account_not_found",
+                f"transfers[{index}].{fld}: account {aid} does not exist",
+                index=index,
+                field=fld,
+            )
         return st
 
+    posted, pending = TransferKind.POSTED, TransferKind.PENDING
     for i, req in enumerate(requests):
-        if req.id in seen:
+        rid = req.id
+        if rid in seen:
             raise TransferError(
                 "duplicate_id_in_batch",
-                f"transfers[{i}].id: {req.id!r} appears twice",
+                f"transfers[{i}].id: {rid!r} appears twice",
                 index=i,
                 field="id",
             )
-        seen.add(req.id)
-        stored = existing.get(req.id)
-        if stored is not None:
-            ref_state = refs.get(stored.ref_id) if stored.ref_id else None
-            compare_existing(req, stored, ref_state.transfer if ref_state else None, i)
-            olds.append(stored)
-            continue
+        seen.add(rid)
+        if existing:
+            stored = existing.get(rid)
+            if stored is not None:
+                ref_state = refs.get(stored.ref_id) if stored.ref_id else None
+                compare_existing(req, stored, ref_state.transfer if ref_state else None, i)
+                olds.append(stored)
+                continue
 
-        if req.kind in REFERENCING_KINDS:
-            rt = _plan_referencing(req, i, refs, in_batch, resolved_in_batch, reversed_in_batch)
-        else:
+        kind = req.kind
+        if kind is posted or kind is pending:
+            # The hot path (emission, rewards, stake moves): no reference to resolve.
+            d_id, c_id, amount = (
+                int(req.debit_account_id or 0),
+                int(req.credit_account_id or 0),
+                int(req.amount or 0),
+            )
+            dr = accounts.get(d_id) or acct(d_id, i, "debit_account_id")
+            cr = accounts.get(c_id) or acct(c_id, i, "credit_account_id")
+            if dr.asset != cr.asset:
+                raise _asset_error(i, dr, cr)
             rt = ResolvedTransfer(
-                id=req.id,
-                kind=req.kind,
-                debit_account_id=int(req.debit_account_id or 0),
-                credit_account_id=int(req.credit_account_id or 0),
-                asset="",
-                amount=int(req.amount or 0),
-                code=req.code,
-                epoch=req.epoch,
-                ref_id=None,
-                timeout_s=req.timeout_s,
-                metadata=req.metadata,
+                rid, kind, d_id, c_id, dr.asset, amount, req.code, req.epoch, None,
+                req.timeout_s, req.metadata,
+            )  # fmt: skip
+            if kind is posted:
+                dr.debits_posted += amount
+                cr.credits_posted += amount
+            else:
+                dr.debits_pending += amount
+                cr.credits_pending += amount
+        else:
+            rt = _plan_referencing(req, i, refs, in_batch, resolved_in_batch, reversed_in_batch)
+            dr = accounts.get(rt.debit_account_id) or acct(
+                rt.debit_account_id, i, "debit_account_id"
             )
-        dr = acct(rt.debit_account_id, i, "debit_account_id")
-        cr = acct(rt.credit_account_id, i, "credit_account_id")
-        if dr.asset != cr.asset:
-            raise TransferError(
-                "accounts_must_have_the_same_asset",
-                f"transfers[{i}]: debit account is {dr.asset}, credit account is {cr.asset}",
-                index=i,
-                field="credit_account_id",
+            cr = accounts.get(rt.credit_account_id) or acct(
+                rt.credit_account_id, i, "credit_account_id"
             )
-        if rt.asset and rt.asset != dr.asset:
-            raise TransferError(
-                "asset_mismatch",
-                f"transfers[{i}]: accounts differ from the referenced transfer",
-                index=i,
-            )
-        if rt.asset == "":
-            rt = _with_asset(rt, dr.asset)
-        _apply(rt, dr, cr, _ref_amount(rt, refs, in_batch))
-        for st, side in ((dr, "debit_account_id"), (cr, "credit_account_id")):
-            err = st.limit_error()
-            if err is not None:
+            if dr.asset != cr.asset:
+                raise _asset_error(i, dr, cr)
+            if rt.asset != dr.asset:
                 raise TransferError(
-                    err,
-                    f"transfers[{i}].{side}: account {st.id} would go below zero "
-                    f"(available {st.available()} base units)",
+                    "asset_mismatch",
+                    f"transfers[{i}]: accounts differ from the referenced transfer",
                     index=i,
-                    field=side,
                 )
+            _apply(rt, dr, cr, _ref_amount(rt, refs, in_batch))
+        if not dr.may_go_negative or not cr.may_go_negative:
+            for st, side in ((dr, "debit_account_id"), (cr, "credit_account_id")):
+                err = st.limit_error()
+                if err is not None:
+                    raise TransferError(
+                        err,
+                        f"transfers[{i}].{side}: account {st.id} would go below zero "
+                        f"(short by {-st.available()} base units)",
+                        index=i,
+                        field=side,
+                    )
         new.append(rt)
-        in_batch[rt.id] = rt
-    return BatchPlan(new=new, existing=olds, accounts=state, touched=set(state))
+        in_batch[rid] = rt
+        touched.add(dr.id)
+        touched.add(cr.id)
+    return BatchPlan(new=new, existing=olds, accounts=dict(accounts), touched=touched)
 
 
-def _with_asset(rt: ResolvedTransfer, asset: str) -> ResolvedTransfer:
-    return ResolvedTransfer(
-        rt.id, rt.kind, rt.debit_account_id, rt.credit_account_id, asset, rt.amount, rt.code,
-        rt.epoch, rt.ref_id, rt.timeout_s, rt.metadata,
-    )  # fmt: skip
+def _asset_error(i: int, dr: AccountState, cr: AccountState) -> TransferError:
+    return TransferError(
+        "accounts_must_have_the_same_asset",
+        f"transfers[{i}]: debit account is {dr.asset}, credit account is {cr.asset}",
+        index=i,
+        field="credit_account_id",
+    )
 
 
 def _ref_amount(

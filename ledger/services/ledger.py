@@ -9,8 +9,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection
 
+from ledger.db.engine import driver
 from ledger.db.ledger_repo import AccountRow, LedgerRepository
 from ledger.domain.transfers import (
     REFERENCING_KINDS,
@@ -24,6 +26,8 @@ from ledger.domain.transfers import (
 )
 from ledger.errors import Conflict, LedgerServiceError, NotFound, Unprocessable
 
+#: Batches larger than this skip the up-front idempotency lookup (see create_transfers).
+OPTIMISTIC_BATCH = 1_000
 #: Most pending transfers voided by one expiry sweep.
 EXPIRY_SWEEP_LIMIT = 10_000
 #: Transfer code of the void rows the expiry sweep writes.
@@ -115,12 +119,35 @@ def create_transfers(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
-    try:
-        for i, req in enumerate(requests):
+    for i, req in enumerate(requests):
+        try:
             validate_request(req, i)
-        repo = LedgerRepository(conn)
-        head = repo.lock_head()
-        existing = repo.get_transfers([r.id for r in requests])
+        except TransferError as err:
+            raise to_service_error(err) from err
+    repo = LedgerRepository(conn)
+    head = repo.lock_head()
+    if len(requests) > OPTIMISTIC_BATCH:
+        # Large batches are almost always new (an epoch close, a settlement): skip the lookup of
+        # 100k ids and let the unique index find a retry. A hit rolls back to the savepoint and
+        # the batch is planned again knowing what exists. Safe: we hold the chain-head lock.
+        try:
+            with driver(conn).transaction():
+                return _plan_and_append(repo, requests, head, now, known_new=True)
+        except UniqueViolation:
+            pass
+    return _plan_and_append(repo, requests, head, now, known_new=False)
+
+
+def _plan_and_append(
+    repo: LedgerRepository,
+    requests: Sequence[TransferRequest],
+    head: tuple[int, bytes],
+    now: dt.datetime,
+    *,
+    known_new: bool,
+) -> BatchResult:
+    try:
+        existing = {} if known_new else repo.get_transfers([r.id for r in requests])
         ref_ids = {r.ref_id for r in requests if r.kind in REFERENCING_KINDS and r.ref_id}
         ref_ids |= {t.ref_id for t in existing.values() if t.ref_id}
         refs = repo.get_ref_states(sorted(ref_ids), now)
@@ -128,13 +155,14 @@ def create_transfers(
         for r in requests:
             if r.id in existing:
                 continue
-            for a in (r.debit_account_id, r.credit_account_id):
-                if a is not None:
-                    account_ids.add(a)
-            if r.ref_id and r.ref_id in refs:
-                t = refs[r.ref_id].transfer
-                account_ids.update((t.debit_account_id, t.credit_account_id))
-        accounts = repo.lock_accounts(account_ids) if account_ids else {}
+            if r.debit_account_id is not None:
+                account_ids.add(r.debit_account_id)
+            if r.credit_account_id is not None:
+                account_ids.add(r.credit_account_id)
+        for rs in refs.values():
+            account_ids.add(rs.transfer.debit_account_id)
+            account_ids.add(rs.transfer.credit_account_id)
+        accounts = repo.read_accounts(account_ids)
         plan = plan_batch(requests, existing=existing, refs=refs, accounts=accounts)
         created = repo.append(plan, head, now)
     except TransferError as err:

@@ -30,13 +30,14 @@ def verify_ledger(conn: Connection) -> VerifyReport:
     one snapshot.
     """
     repo = LedgerRepository(conn)
-    replay = replay_transfers(repo.stream_transfers())
+    rows = repo.all_balances()
+    replay = replay_transfers(repo.stream_transfers(), {r.id: r.asset for r in rows})
     accounts = [
         AccountState(
             r.id, r.asset, NormalBalance(r.normal_balance), r.may_go_negative,
             r.debits_pending, r.debits_posted, r.credits_pending, r.credits_posted,
         )
-        for r in repo.all_balances()
+        for r in rows
     ]  # fmt: skip
     violations = check_all(accounts, replay)
     head_seq, head_hash = repo.head()

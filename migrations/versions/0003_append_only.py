@@ -26,8 +26,8 @@ def upgrade() -> None:
         CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             RAISE EXCEPTION
-                'transfers are append-only: % refused (corrections are reversing transfers)',
-                TG_OP
+                '% on % refused: ledger facts are append-only (corrections are new transfers)',
+                TG_OP, TG_TABLE_NAME
                 USING ERRCODE = 'insufficient_privilege';
         END;
         $$
@@ -39,6 +39,15 @@ def upgrade() -> None:
     )
     op.execute(
         "CREATE TRIGGER transfers_no_truncate BEFORE TRUNCATE ON transfers "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()"
+    )
+    # Accounts are facts too: transfers name them without foreign keys, so none may vanish.
+    op.execute(
+        "CREATE TRIGGER accounts_no_update_delete BEFORE UPDATE OR DELETE ON accounts "
+        "FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()"
+    )
+    op.execute(
+        "CREATE TRIGGER accounts_no_truncate BEFORE TRUNCATE ON accounts "
         "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()"
     )
     # Roles are cluster-wide: create it once, whichever database migrates first.
@@ -66,6 +75,8 @@ def downgrade() -> None:
     op.execute(f"REVOKE ALL ON alembic_version FROM {APP_ROLE}")
     op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP_ROLE}")
     op.execute(f"REVOKE USAGE ON SCHEMA public FROM {APP_ROLE}")
+    op.execute("DROP TRIGGER accounts_no_truncate ON accounts")
+    op.execute("DROP TRIGGER accounts_no_update_delete ON accounts")
     op.execute("DROP TRIGGER transfers_no_truncate ON transfers")
     op.execute("DROP TRIGGER transfers_no_update_delete ON transfers")
     op.execute("DROP FUNCTION ledger_refuse_change()")

@@ -1,0 +1,189 @@
+"""Ledger benchmark: the service against raw SQL doing the same writes, in the same run.
+
+    .venv/bin/python bench/ledger_bench.py [--singles 3000] [--batch 100000]
+
+Uses DATABASE_URL when set, else the embedded PostgreSQL. Each measurement runs in a fresh,
+migrated database. Prints rates and the ratio service / raw (the machine is noisy: compare
+ratios, not absolute times). Goals (issue 2): singles >= 60% of raw; a linked batch of 100,000
+transfers >= 100,000 transfers/s and >= 30% of a raw COPY of the same rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import secrets
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from ledger.db.engine import make_engine, transaction
+from ledger.db.ledger_repo import TRANSFER_COLUMNS
+from ledger.db.migrate import upgrade
+from ledger.domain.chain import GENESIS_HASH, canonical_row, chain_hash
+from ledger.domain.transfers import TransferRequest
+from ledger.embedded import (
+    libpq_url,
+    normalize_pg_url,
+    start_embedded_postgres,
+    with_database,
+)
+from ledger.services.ledger import create_transfer, create_transfers
+
+NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return normalize_pg_url(url)
+    return start_embedded_postgres(Path(tempfile.mkdtemp(prefix="swarm-bench-")))
+
+
+def fresh_db(server: str) -> str:
+    name = f"swarm_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(libpq_url(with_database(server, "postgres")), autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(server, name)
+    upgrade(url)
+    return url
+
+
+def drop_db(server: str, url: str) -> None:
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    with psycopg.connect(libpq_url(with_database(server, "postgres")), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def open_accounts(url: str, n: int) -> tuple[int, list[int]]:
+    """Emission (may go negative) plus n provider accounts, created in bulk."""
+    with psycopg.connect(libpq_url(url)) as c:
+        c.execute(
+            "INSERT INTO accounts (owner, kind, asset, normal_balance, may_go_negative) "
+            "VALUES ('system', 'emission', 'SWARM', 'credit', true)"
+        )
+        c.execute(
+            "INSERT INTO accounts (owner, kind, asset, normal_balance, may_go_negative) "
+            "SELECT 'p' || g, 'rewards_accrued', 'SWARM', 'credit', false "
+            "FROM generate_series(1, %s) g",
+            (n,),
+        )
+        c.execute("INSERT INTO balances (account_id) SELECT id FROM accounts")
+        ids = [r[0] for r in c.execute("SELECT id FROM accounts ORDER BY id").fetchall()]
+    return ids[0], ids[1:]
+
+
+def bench_singles(server: str, n: int) -> tuple[float, float]:
+    # Service path: one transfer per transaction through create_transfer.
+    url = fresh_db(server)
+    emission, provs = open_accounts(url, 100)
+    eng = make_engine(url, app_role="swarm_ledger_app", pool_size=1)
+    for i in range(50):  # warm up
+        with transaction(eng) as conn:
+            create_transfer(conn, TransferRequest(f"w{i}", emission, provs[i % 100], 1, 1), now=NOW)
+    t0 = time.perf_counter()
+    for i in range(n):
+        with transaction(eng) as conn:
+            create_transfer(
+                conn,
+                TransferRequest(f"s{i}", emission, provs[i % 100], 10**18 + i, 1, epoch=1),
+                now=NOW,
+            )
+    service = n / (time.perf_counter() - t0)
+    eng.dispose()
+    drop_db(server, url)
+
+    # Raw SQL: the same row and balance writes, hand-written, no checks, no locks.
+    url = fresh_db(server)
+    emission, provs = open_accounts(url, 100)
+    prev = GENESIS_HASH
+    with psycopg.connect(libpq_url(url)) as c:
+        c.execute("SET ROLE swarm_ledger_app")
+        c.commit()
+
+        def raw(i: int, tid: str, amount: int) -> None:
+            nonlocal prev
+            credit = provs[i % 100]
+            h = chain_hash(prev, canonical_row(i + 1, tid, "posted", emission, credit, "SWARM",
+                                               amount, 1, 1, None, None, "{}", 0))  # fmt: skip
+            c.execute(
+                f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES "
+                "(%s, %s, 'posted', %s, %s, 'SWARM', %s, 1, 1, NULL, NULL, '{}', %s, %s, %s)",
+                (i + 1, tid, emission, credit, amount, NOW, prev, h),
+            )
+            c.execute(
+                "UPDATE balances SET debits_posted = debits_posted + %s WHERE account_id = %s",
+                (amount, emission),
+            )
+            c.execute(
+                "UPDATE balances SET credits_posted = credits_posted + %s WHERE account_id = %s",
+                (amount, credit),
+            )
+            c.commit()
+            prev = h
+
+        for i in range(50):
+            raw(i, f"w{i}", 1)
+        t0 = time.perf_counter()
+        for i in range(50, 50 + n):
+            raw(i, f"s{i}", 10**18 + i)
+        rawrate = n / (time.perf_counter() - t0)
+    drop_db(server, url)
+    return service, rawrate
+
+
+def bench_batch(server: str, n: int) -> tuple[float, float]:
+    url = fresh_db(server)
+    emission, provs = open_accounts(url, n)
+    reqs = [TransferRequest(f"e1:reward:{p}", emission, p, 10**18 + p, 100, epoch=1) for p in provs]
+    eng = make_engine(url, app_role="swarm_ledger_app", pool_size=1)
+    t0 = time.perf_counter()
+    with transaction(eng) as conn:
+        res = create_transfers(conn, reqs, now=NOW)
+    service_s = time.perf_counter() - t0
+    assert len(res.created) == n
+    eng.dispose()
+    drop_db(server, url)
+
+    # Raw COPY of the same rows (hashes precomputed outside the timing) into the same table.
+    url = fresh_db(server)
+    emission, provs = open_accounts(url, n)
+    rows = []
+    prev = GENESIS_HASH
+    for i, p in enumerate(provs, start=1):
+        tid, amount = f"e1:reward:{p}", 10**18 + p
+        h = chain_hash(prev, canonical_row(i, tid, "posted", emission, p, "SWARM", amount, 100,
+                                           1, None, None, "{}", 0))  # fmt: skip
+        rows.append((i, tid, "posted", emission, p, "SWARM", amount, 100, 1, None, None, "{}",
+                     NOW, prev, h))  # fmt: skip
+        prev = h
+    with psycopg.connect(libpq_url(url)) as c:
+        t0 = time.perf_counter()
+        with c.cursor() as cur, cur.copy(f"COPY transfers ({TRANSFER_COLUMNS}) FROM STDIN") as cp:
+            for r in rows:
+                cp.write_row(r)
+        c.commit()
+        raw_s = time.perf_counter() - t0
+    drop_db(server, url)
+    return n / service_s, n / raw_s
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--singles", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=100_000)
+    args = ap.parse_args()
+    server = server_url()
+    svc, raw = bench_singles(server, args.singles)
+    print(f"single transfers, 1 client: service {svc:,.0f}/s  raw SQL {raw:,.0f}/s  "
+          f"ratio {svc / raw:.0%} (goal >= 60%)")  # fmt: skip
+    svc, raw = bench_batch(server, args.batch)
+    print(f"linked batch of {args.batch:,}: service {svc:,.0f} transfers/s  raw COPY {raw:,.0f}"
+          f" rows/s  ratio {svc / raw:.0%} (goals >= 100,000/s and >= 30%)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
