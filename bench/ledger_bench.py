@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import os
 import secrets
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -76,47 +77,48 @@ def open_accounts(url: str, n: int) -> tuple[int, list[int]]:
     return ids[0], ids[1:]
 
 
-def bench_singles(server: str, n: int) -> tuple[float, float]:
-    # Service path: one transfer per transaction through create_transfer.
-    url = fresh_db(server)
-    emission, provs = open_accounts(url, 100)
-    eng = make_engine(url, app_role="swarm_ledger_app", pool_size=1)
-    for i in range(50):  # warm up
-        with transaction(eng) as conn:
-            create_transfer(conn, TransferRequest(f"w{i}", emission, provs[i % 100], 1, 1), now=NOW)
-    t0 = time.perf_counter()
-    for i in range(n):
-        with transaction(eng) as conn:
-            create_transfer(
-                conn,
-                TransferRequest(f"s{i}", emission, provs[i % 100], 10**18 + i, 1, epoch=1),
-                now=NOW,
-            )
-    service = n / (time.perf_counter() - t0)
-    eng.dispose()
-    drop_db(server, url)
-
-    # Raw SQL: the same row and balance writes, hand-written, no checks, no locks.
-    url = fresh_db(server)
-    emission, provs = open_accounts(url, 100)
+def bench_singles(server: str, n: int, rounds: int = 5) -> tuple[float, float]:
+    """Alternate blocks of service and raw transfers, so drift hits both alike; medians."""
+    svc_url, raw_url = fresh_db(server), fresh_db(server)
+    emission, provs = open_accounts(svc_url, 100)
+    raw_emission, raw_provs = open_accounts(raw_url, 100)
+    eng = make_engine(svc_url, app_role="swarm_ledger_app", pool_size=1)
+    raw_conn = psycopg.connect(libpq_url(raw_url))
+    raw_conn.execute("SET ROLE swarm_ledger_app")
+    raw_conn.commit()
     prev = GENESIS_HASH
-    with psycopg.connect(libpq_url(url)) as c:
-        c.execute("SET ROLE swarm_ledger_app")
-        c.commit()
+    counter = {"svc": 0, "raw": 0}
 
-        def raw(i: int, tid: str, amount: int) -> None:
-            nonlocal prev
-            credit = provs[i % 100]
-            h = chain_hash(prev, canonical_row(i + 1, tid, "posted", emission, credit, "SWARM",
+    def service_block(k: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(k):
+            i = counter["svc"] = counter["svc"] + 1
+            with transaction(eng) as conn:
+                create_transfer(
+                    conn,
+                    TransferRequest(f"s{i}", emission, provs[i % 100], 10**18 + i, 1, epoch=1),
+                    now=NOW,
+                )
+        return k / (time.perf_counter() - t0)
+
+    def raw_block(k: int) -> float:
+        # The same row and balance writes, hand-written: no lock, no checks, no head.
+        nonlocal prev
+        c = raw_conn
+        t0 = time.perf_counter()
+        for _ in range(k):
+            i = counter["raw"] = counter["raw"] + 1
+            tid, amount, credit = f"s{i}", 10**18 + i, raw_provs[i % 100]
+            h = chain_hash(prev, canonical_row(i, tid, "posted", raw_emission, credit, "SWARM",
                                                amount, 1, 1, None, None, "{}", 0))  # fmt: skip
             c.execute(
                 f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES "
                 "(%s, %s, 'posted', %s, %s, 'SWARM', %s, 1, 1, NULL, NULL, '{}', %s, %s, %s)",
-                (i + 1, tid, emission, credit, amount, NOW, prev, h),
+                (i, tid, raw_emission, credit, amount, NOW, prev, h),
             )
             c.execute(
                 "UPDATE balances SET debits_posted = debits_posted + %s WHERE account_id = %s",
-                (amount, emission),
+                (amount, raw_emission),
             )
             c.execute(
                 "UPDATE balances SET credits_posted = credits_posted + %s WHERE account_id = %s",
@@ -124,15 +126,20 @@ def bench_singles(server: str, n: int) -> tuple[float, float]:
             )
             c.commit()
             prev = h
+        return k / (time.perf_counter() - t0)
 
-        for i in range(50):
-            raw(i, f"w{i}", 1)
-        t0 = time.perf_counter()
-        for i in range(50, 50 + n):
-            raw(i, f"s{i}", 10**18 + i)
-        rawrate = n / (time.perf_counter() - t0)
-    drop_db(server, url)
-    return service, rawrate
+    service_block(50)  # warm up both (connections, prepared statements)
+    raw_block(50)
+    block = max(1, n // rounds)
+    svc_rates, raw_rates = [], []
+    for _ in range(rounds):
+        svc_rates.append(service_block(block))
+        raw_rates.append(raw_block(block))
+    raw_conn.close()
+    eng.dispose()
+    drop_db(server, svc_url)
+    drop_db(server, raw_url)
+    return statistics.median(svc_rates), statistics.median(raw_rates)
 
 
 def bench_batch(server: str, n: int) -> tuple[float, float]:

@@ -36,7 +36,10 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 @router.get("/accounts", response_model=AccountPage)
 def list_accounts(
     request: Request,
-    owner: Annotated[str | None, Query(max_length=200)] = None,
+    owner: Annotated[
+        str | None,
+        Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$", description="owner id, exact"),
+    ] = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> AccountPage:

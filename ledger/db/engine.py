@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
+#: Seconds after which a pooled connection is replaced.
+POOL_RECYCLE_S = 600
 ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -18,8 +20,11 @@ def make_engine(url: str, *, app_role: str | None = None, pool_size: int = 10, *
     The role may read and append transfers but holds no UPDATE / DELETE / TRUNCATE on them, so
     nothing the service does can rewrite history. Migrations use an engine without a role.
     """
+    # No pre-ping: it costs a round trip per transaction. A connection broken by a server
+    # restart fails one transaction (SQLAlchemy then discards the pool) and the caller's retry
+    # with the same idempotency keys is safe; recycling bounds how stale a connection gets.
     engine = create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kw
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=POOL_RECYCLE_S, **kw
     )
     if app_role:
         if not ROLE_RE.match(app_role):

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import errors, generators, pq
 from sqlalchemy import Connection
 
 from ledger.db.engine import driver
@@ -35,6 +36,22 @@ TRANSFER_COLUMNS = (
     "timeout_s, metadata, created_at, prev_hash, hash"
 )
 EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+LOCK_HEAD_SQL = "SELECT last_seq, last_hash FROM ledger_head WHERE id = 1 FOR UPDATE"
+EXISTING_SQL = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY(%s::text[])"
+REF_STATES_SQL = (
+    f"SELECT {', '.join('t.' + c.strip() for c in TRANSFER_COLUMNS.split(','))}, "
+    "(SELECT r.kind FROM transfers r WHERE r.ref_id = t.id "
+    " AND r.kind IN ('post_pending', 'void_pending')), "
+    "EXISTS (SELECT 1 FROM transfers r WHERE r.ref_id = t.id AND r.kind = 'reversal') "
+    "FROM transfers t WHERE t.id = ANY(%s::text[])"
+)
+ACCOUNT_STATE_SQL = (
+    "SELECT a.id, a.asset, a.normal_balance, a.may_go_negative, b.debits_pending::text, "
+    "b.debits_posted::text, b.credits_pending::text, b.credits_posted::text "
+    "FROM balances b JOIN accounts a ON a.id = b.account_id "
+    "WHERE b.account_id = ANY(%s::bigint[])"
+)
 
 
 def to_us(ts: dt.datetime) -> int:
@@ -63,6 +80,7 @@ class AccountRow:
 
 
 BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+ALL_CHANGED = (True, True, True, True)
 #: Rows per COPY chunk: large enough to amortize the call, small enough to overlap with
 #: the server's ingest of the previous chunk.
 COPY_CHUNK_ROWS = 2_000
@@ -176,67 +194,81 @@ class LedgerRepository:
         id_list = sorted(set(ids))
         if not id_list:
             return {}
-        cur = self.pg.execute(
-            "SELECT a.id, a.asset, a.normal_balance, a.may_go_negative, b.debits_pending::text, "
-            "b.debits_posted::text, b.credits_pending::text, b.credits_posted::text "
-            "FROM balances b JOIN accounts a ON a.id = b.account_id "
-            "WHERE b.account_id = ANY(%s::bigint[])",
-            (int_array(id_list),),
+        return self._account_states(
+            self.pg.execute(ACCOUNT_STATE_SQL, (int_array(id_list),)).fetchall()
         )
+
+    def _account_states(self, rows: list[Any]) -> dict[int, AccountState]:
         credit = NormalBalance.CREDIT
         debit = NormalBalance.DEBIT
-        rows = cur.fetchall()
         self._originals.update((r[0], (int(r[4]), int(r[5]), int(r[6]), int(r[7]))) for r in rows)
         return {
             r[0]: AccountState(
-                r[0],
-                r[1],
-                credit if r[2] == "credit" else debit,
-                r[3],
-                int(r[4]),
-                int(r[5]),
-                int(r[6]),
-                int(r[7]),
+                r[0], r[1], credit if r[2] == "credit" else debit, r[3],
+                int(r[4]), int(r[5]), int(r[6]), int(r[7]),
             )
             for r in rows
-        }
+        }  # fmt: skip
 
     # --- transfers ------------------------------------------------------------------------
 
     def lock_head(self) -> tuple[int, bytes]:
         """Take the chain-head lock (serializes appends); returns (last seq, last hash)."""
-        row = self.pg.execute(
-            "SELECT last_seq, last_hash FROM ledger_head WHERE id = 1 FOR UPDATE"
-        ).fetchone()
+        row = self.pg.execute(LOCK_HEAD_SQL).fetchone()
         return int(row[0]), bytes(row[1])
+
+    def lock_and_load(
+        self,
+        ids: Sequence[str],
+        ref_ids: Sequence[str],
+        account_ids: Iterable[int],
+        now: dt.datetime,
+    ) -> tuple[
+        tuple[int, bytes], dict[str, Transfer], dict[str, RefState], dict[int, AccountState]
+    ]:
+        """Take the chain-head lock and read what a batch needs, in one round trip.
+
+        The statements are pipelined, but the server runs them in order and, in READ
+        COMMITTED, each takes its snapshot when it starts: the reads start after the lock is
+        granted, so they see everything the previous lock holder committed.
+        """
+        acct_list = sorted(set(account_ids))
+        with self.pg.pipeline():
+            c_head = self.pg.execute(LOCK_HEAD_SQL)
+            c_ids = self.pg.execute(EXISTING_SQL, (list(ids),)) if ids else None
+            c_refs = self.pg.execute(REF_STATES_SQL, (list(ref_ids),)) if ref_ids else None
+            c_accts = (
+                self.pg.execute(ACCOUNT_STATE_SQL, (int_array(acct_list),)) if acct_list else None
+            )
+        row = c_head.fetchone()
+        head = (int(row[0]), bytes(row[1]))
+        existing = {r[1]: row_to_transfer(r) for r in c_ids.fetchall()} if c_ids else {}
+        refs = self._ref_states(c_refs.fetchall(), now) if c_refs else {}
+        accounts = self._account_states(c_accts.fetchall()) if c_accts else {}
+        return head, existing, refs, accounts
 
     def get_transfers(self, ids: Sequence[str]) -> dict[str, Transfer]:
         if not ids:
             return {}
-        cur = self.pg.execute(
-            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY(%s::text[])", (list(ids),)
-        )
+        cur = self.pg.execute(EXISTING_SQL, (list(ids),))
         return {r[1]: row_to_transfer(r) for r in cur.fetchall()}
 
     def get_ref_states(self, ref_ids: Sequence[str], now: dt.datetime) -> dict[str, RefState]:
         """Referenced transfers with whether they are resolved, reversed or timed out."""
         if not ref_ids:
             return {}
-        cur = self.pg.execute(
-            f"SELECT {', '.join('t.' + c.strip() for c in TRANSFER_COLUMNS.split(','))}, "
-            "(SELECT r.kind FROM transfers r WHERE r.ref_id = t.id "
-            " AND r.kind IN ('post_pending', 'void_pending')), "
-            "EXISTS (SELECT 1 FROM transfers r WHERE r.ref_id = t.id AND r.kind = 'reversal') "
-            "FROM transfers t WHERE t.id = ANY(%s)",
-            (list(ref_ids),),
-        )
+        return self._ref_states(self.pg.execute(REF_STATES_SQL, (list(ref_ids),)).fetchall(), now)
+
+    @staticmethod
+    def _ref_states(rows: list[Any], now: dt.datetime) -> dict[str, RefState]:
         out: dict[str, RefState] = {}
-        for r in cur.fetchall():
+        now_us = to_us(now)
+        for r in rows:
             t = row_to_transfer(r)
             expired = (
                 t.kind is TransferKind.PENDING
                 and t.timeout_s is not None
-                and t.created_at_us + t.timeout_s * 1_000_000 <= to_us(now)
+                and t.created_at_us + t.timeout_s * 1_000_000 <= now_us
             )
             out[t.id] = RefState(
                 transfer=t,
@@ -251,8 +283,15 @@ class LedgerRepository:
         if not plan.new:
             return []
         if len(plan.new) > COPY_THRESHOLD:
-            stored = self._copy_transfers(plan, head, now)
-            self._write_balances(plan)
+            # Two cores, kept both busy: PostgreSQL ingests each COPY chunk while Python hashes
+            # the next, then rewrites the balances while Python builds the result objects.
+            hashes = self._stream_rows(plan, head, now)
+            self._send_balances_async(plan)
+            try:
+                stored = self._stored(plan, head, hashes, now)
+            finally:
+                # Always drain the in-flight statement, or the connection can't even roll back.
+                self._finish_async()
             self._move_head(stored[-1].seq, stored[-1].hash)
             return stored
         seq, prev = head
@@ -301,16 +340,15 @@ class LedgerRepository:
             "UPDATE ledger_head SET last_seq = %s, last_hash = %s WHERE id = 1", (seq, last_hash)
         )
 
-    def _copy_transfers(
+    def _stream_rows(
         self, plan: BatchPlan, head: tuple[int, bytes], now: dt.datetime
-    ) -> list[Transfer]:
-        """Hash and stream rows in chunks: PostgreSQL ingests one chunk (on the other core)
-        while Python hashes the next."""
+    ) -> list[bytes]:
+        """Chain the new rows and COPY them in chunks; returns their hashes in order."""
         seq, prev = head
         created_us = to_us(now)
         created_txt = now.isoformat()
-        stored: list[Transfer] = []
-        add = stored.append
+        hashes: list[bytes] = []
+        add_hash = hashes.append
         lines: list[str] = []
         line = lines.append
         with (
@@ -338,48 +376,91 @@ class LedgerRepository:
                     f"{copy_escape(meta_json) if meta else meta_json}\t{created_txt}\t"
                     f"\\\\x{prev.hex()}\t\\\\x{h.hex()}\n"
                 )
-                add(
-                    Transfer(
-                        seq, rt.id, rt.kind, rt.debit_account_id, rt.credit_account_id,
-                        rt.asset, rt.amount, rt.code, epoch, ref_id, timeout_s, meta,
-                        created_us, prev, h,
-                    )
-                )  # fmt: skip
+                add_hash(h)
                 prev = h
                 if len(lines) >= COPY_CHUNK_ROWS:
                     copy.write("".join(lines))
                     lines.clear()
             if lines:
                 copy.write("".join(lines))
-        return stored
+        return hashes
 
-    def _write_balances(self, plan: BatchPlan) -> None:
-        """Write the new counters of every touched account, one UPDATE per set of changed
-        columns (an epoch close moves one counter on 100k accounts: send only that one)."""
+    def _stored(
+        self, plan: BatchPlan, head: tuple[int, bytes], hashes: list[bytes], now: dt.datetime
+    ) -> list[Transfer]:
+        seq, prev = head
+        created_us = to_us(now)
+        out = []
+        for rt, h in zip(plan.new, hashes, strict=True):
+            seq += 1
+            out.append(
+                Transfer(
+                    seq, rt.id, rt.kind, rt.debit_account_id, rt.credit_account_id, rt.asset,
+                    rt.amount, rt.code, rt.epoch, rt.ref_id, rt.timeout_s, rt.metadata,
+                    created_us, prev, h,
+                )
+            )  # fmt: skip
+            prev = h
+        return out
+
+    def _send_balances_async(self, plan: BatchPlan) -> None:
+        """Send the balance UPDATEs and return at once; ``_finish_async`` collects the result.
+
+        The statement text carries the values as array literals built from Python ints (no
+        user text), so the simple query protocol is safe here.
+        """
+        statements = [
+            f"UPDATE balances b SET {', '.join(f'{c} = v.{c}' for c in cols)} "
+            f"FROM unnest('{int_array(ids)}'::bigint[], "
+            + ", ".join(f"'{arr}'::numeric[]" for arr in arrays)
+            + f") AS v(id, {', '.join(cols)}) WHERE b.account_id = v.id"
+            for cols, ids, arrays in self._balance_groups(plan)
+        ]
+        pgconn = self.pg.pgconn
+        pgconn.send_query("; ".join(statements).encode())
+        self.pg.wait(generators.send(pgconn))
+
+    def _finish_async(self) -> None:
+        for res in self.pg.wait(generators.fetch_many(self.pg.pgconn)):
+            if res.status == pq.ExecStatus.FATAL_ERROR:
+                raise errors.error_from_result(res, encoding=self.pg.info.encoding)
+
+    def _balance_groups(self, plan: BatchPlan) -> list[tuple[list[str], list[int], list[str]]]:
+        """Touched accounts grouped by which counters changed: (columns, ids, value arrays).
+
+        An epoch close moves one counter on 100k accounts: only that one is sent.
+        """
         groups: dict[tuple[bool, ...], list[AccountState]] = {}
         orig = self._originals
+        if len(plan.touched) <= COPY_THRESHOLD:
+            orig = {}  # few rows: one statement writing all four counters beats several
         for aid in sorted(plan.touched):
             a = plan.accounts[aid]
             o = orig.get(aid)
             now_ = (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
-            key = (
-                tuple(o is None or x != y for x, y in zip(now_, o, strict=True))
-                if o
-                else (True, True, True, True)
-            )
+            key = tuple(x != y for x, y in zip(now_, o, strict=True)) if o else ALL_CHANGED
             if any(key):
                 groups.setdefault(key, []).append(a)
+        out = []
         for key, accts in groups.items():
             cols = [c for c, changed in zip(BALANCE_COLUMNS, key, strict=True) if changed]
-            sets = ", ".join(f"{c} = v.{c}" for c in cols)
-            types = ", ".join(["%s::numeric[]"] * len(cols))
-            self.pg.execute(
-                f"UPDATE balances b SET {sets} FROM unnest(%s::bigint[], {types}) "
-                f"AS v(id, {', '.join(cols)}) WHERE b.account_id = v.id",
+            out.append(
                 (
-                    int_array([a.id for a in accts]),
-                    *(int_array([getattr(a, c) for a in accts]) for c in cols),
-                ),
+                    cols,
+                    [a.id for a in accts],
+                    [int_array([getattr(a, c) for a in accts]) for c in cols],
+                )
+            )
+        return out
+
+    def _write_balances(self, plan: BatchPlan) -> None:
+        """Write the new counters of every touched account."""
+        for cols, ids, arrays in self._balance_groups(plan):
+            self.pg.execute(
+                f"UPDATE balances b SET {', '.join(f'{c} = v.{c}' for c in cols)} "
+                f"FROM unnest(%s::bigint[], {', '.join(['%s::numeric[]'] * len(cols))}) "
+                f"AS v(id, {', '.join(cols)}) WHERE b.account_id = v.id",
+                (int_array(ids), *arrays),
             )
 
     # --- reads ----------------------------------------------------------------------------

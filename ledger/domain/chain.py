@@ -41,22 +41,13 @@ def canonical_row(
     Fields are joined with ``|``; ids cannot contain it (see TRANSFER_ID_RE) and metadata is the
     last-but-one field, so the encoding is unambiguous. Absent optionals are empty strings.
     """
-    return "|".join(
-        (
-            str(seq),
-            transfer_id,
-            kind,
-            str(debit_account_id),
-            str(credit_account_id),
-            asset,
-            str(amount),
-            str(code),
-            "" if epoch is None else str(epoch),
-            "" if ref_id is None else ref_id,
-            "" if timeout_s is None else str(timeout_s),
-            metadata_json,
-            str(created_at_us),
-        )
+    # One f-string: the fastest exact rendering in CPython (this runs once per transfer).
+    e = "" if epoch is None else epoch
+    r = "" if ref_id is None else ref_id
+    t = "" if timeout_s is None else timeout_s
+    return (
+        f"{seq}|{transfer_id}|{kind}|{debit_account_id}|{credit_account_id}|{asset}|{amount}|"
+        f"{code}|{e}|{r}|{t}|{metadata_json}|{created_at_us}"
     ).encode()
 
 

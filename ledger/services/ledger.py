@@ -6,7 +6,9 @@ Services run inside the caller's transaction and never commit. Time is an argume
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from psycopg.errors import UniqueViolation
@@ -125,44 +127,72 @@ def create_transfers(
         except TransferError as err:
             raise to_service_error(err) from err
     repo = LedgerRepository(conn)
-    head = repo.lock_head()
     if len(requests) > OPTIMISTIC_BATCH:
-        # Large batches are almost always new (an epoch close, a settlement): skip the lookup of
-        # 100k ids and let the unique index find a retry. A hit rolls back to the savepoint and
-        # the batch is planned again knowing what exists. Safe: we hold the chain-head lock.
-        try:
-            with driver(conn).transaction():
-                return _plan_and_append(repo, requests, head, now, known_new=True)
-        except UniqueViolation:
-            pass
-    return _plan_and_append(repo, requests, head, now, known_new=False)
+        with paused_gc():
+            return _create_large(conn, repo, requests, now)
+    return _plan_and_append(repo, requests, now, check_existing=True)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic GC passes while a large batch allocates its 100k+ short-lived objects: they
+    hold no cycles, and each full pass would walk all of them again."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _create_large(
+    conn: Connection, repo: LedgerRepository, requests: Sequence[TransferRequest], now: dt.datetime
+) -> BatchResult:
+    # Large batches are almost always new (an epoch close, a settlement): skip the lookup of
+    # 100k ids and let the unique index find a retry. A hit rolls back to the savepoint and
+    # the batch is planned again knowing what exists. Safe: we hold the chain-head lock.
+    try:
+        with driver(conn).transaction():
+            return _plan_and_append(repo, requests, now, check_existing=False)
+    except UniqueViolation:
+        pass
+    return _plan_and_append(repo, requests, now, check_existing=True)
 
 
 def _plan_and_append(
     repo: LedgerRepository,
     requests: Sequence[TransferRequest],
-    head: tuple[int, bytes],
     now: dt.datetime,
     *,
-    known_new: bool,
+    check_existing: bool,
 ) -> BatchResult:
+    ref_ids = {r.ref_id for r in requests if r.kind in REFERENCING_KINDS and r.ref_id}
+    account_ids: set[int] = set()
+    for r in requests:
+        if r.debit_account_id is not None:
+            account_ids.add(r.debit_account_id)
+        if r.credit_account_id is not None:
+            account_ids.add(r.credit_account_id)
+    head, existing, refs, accounts = repo.lock_and_load(
+        [r.id for r in requests] if check_existing else [],
+        sorted(ref_ids),
+        account_ids,
+        now,
+    )
+    # Second round trip only when a retry or a reference names something not read yet.
+    more_refs = {t.ref_id for t in existing.values() if t.ref_id and t.ref_id not in refs}
+    if more_refs:
+        refs.update(repo.get_ref_states(sorted(more_refs), now))
+    more_accounts = {
+        a
+        for rs in refs.values()
+        for a in (rs.transfer.debit_account_id, rs.transfer.credit_account_id)
+        if a not in accounts
+    }
+    if more_accounts:
+        accounts.update(repo.read_accounts(more_accounts))
     try:
-        existing = {} if known_new else repo.get_transfers([r.id for r in requests])
-        ref_ids = {r.ref_id for r in requests if r.kind in REFERENCING_KINDS and r.ref_id}
-        ref_ids |= {t.ref_id for t in existing.values() if t.ref_id}
-        refs = repo.get_ref_states(sorted(ref_ids), now)
-        account_ids: set[int] = set()
-        for r in requests:
-            if r.id in existing:
-                continue
-            if r.debit_account_id is not None:
-                account_ids.add(r.debit_account_id)
-            if r.credit_account_id is not None:
-                account_ids.add(r.credit_account_id)
-        for rs in refs.values():
-            account_ids.add(rs.transfer.debit_account_id)
-            account_ids.add(rs.transfer.credit_account_id)
-        accounts = repo.read_accounts(account_ids)
         plan = plan_batch(requests, existing=existing, refs=refs, accounts=accounts)
         created = repo.append(plan, head, now)
     except TransferError as err:
