@@ -19,7 +19,7 @@ AMOUNT = sa.Numeric(78, 0)
 def upgrade() -> None:
     op.create_table(
         "assets",
-        sa.Column("code", sa.String(16), primary_key=True),
+        sa.Column("code", sa.String(16), primary_key=True, comment="e.g. SWARM"),
         sa.Column("decimals", sa.SmallInteger, nullable=False),
         sa.CheckConstraint("decimals BETWEEN 0 AND 36", name="decimals_range"),
     )
@@ -27,11 +27,21 @@ def upgrade() -> None:
     op.create_table(
         "accounts",
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column("owner", sa.Text, nullable=False),
-        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("owner", sa.Text, nullable=False, comment="'system' or a provider id"),
+        sa.Column("kind", sa.Text, nullable=False, comment="e.g. rewards_accrued"),
         sa.Column("asset", sa.String(16), sa.ForeignKey("assets.code"), nullable=False),
-        sa.Column("normal_balance", sa.String(6), nullable=False),
-        sa.Column("may_go_negative", sa.Boolean, nullable=False),
+        sa.Column(
+            "normal_balance",
+            sa.String(6),
+            nullable=False,
+            comment="credit: balance = credits - debits; debit: reverse",
+        ),
+        sa.Column(
+            "may_go_negative",
+            sa.Boolean,
+            nullable=False,
+            comment="false: posted+pending outflow never exceeds inflow",
+        ),
         sa.Column(
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
