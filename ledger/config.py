@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("SWARM_API_HOST"))
     api_port: int = Field(default=8000, validation_alias=AliasChoices("SWARM_API_PORT"))
     db_pool_size: int = Field(default=10, validation_alias=AliasChoices("SWARM_DB_POOL_SIZE"))
+    operator_token: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SWARM_OPERATOR_TOKEN"),
+        description="Bearer token for registry writes. Unset: registry writes are refused.",
+    )
+    params_profile: str = Field(
+        default="default",
+        validation_alias=AliasChoices("SWARM_PARAMS"),
+        description="'default' (SPEC v1: hourly epochs) or 'demo' (60 s epochs, 30 s skew).",
+    )
 
 
 @lru_cache(maxsize=1)

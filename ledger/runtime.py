@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
+import redis as redis_lib
 from sqlalchemy import Engine
 
 from ledger.config import Settings, get_settings
 from ledger.db.engine import make_engine
+from ledger.domain.params import DEFAULT_PARAMS, ParameterSet
 from ledger.embedded import Resolved, describe, resolve_database_url, resolve_redis_url
 
 log = logging.getLogger("swarm_ledger")
@@ -21,6 +23,17 @@ class Runtime:
     database: Resolved
     redis: Resolved
     engine: Engine  # runs as the restricted application role
+    params: ParameterSet = field(default_factory=lambda: DEFAULT_PARAMS)
+    _redis_client: redis_lib.Redis | None = None
+
+    @property
+    def redis_client(self) -> redis_lib.Redis:
+        """One pooled client per process (thread-safe)."""
+        if self._redis_client is None:
+            self._redis_client = redis_lib.Redis.from_url(
+                self.redis.url, socket_timeout=5, socket_connect_timeout=5
+            )
+        return self._redis_client
 
     def banner(self) -> str:
         return (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ledger.api import routers_accounts, routers_public
+from ledger.api import routers_accounts, routers_public, routers_registry, routers_telemetry
 from ledger.api.errors import install_error_handlers
 from ledger.runtime import Runtime, get_runtime
 
@@ -23,4 +23,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(routers_public.router)
     app.include_router(routers_accounts.router)
+    app.include_router(routers_registry.router)
+    app.include_router(routers_telemetry.router)
     return app

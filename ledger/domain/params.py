@@ -1036,3 +1036,25 @@ def provider_type(name: str, params: ParameterSet = DEFAULT_PARAMS) -> ProviderT
     Domain code should pass the epoch's parameter set; the default is for tools and tests.
     """
     return params.provider_type(name)
+
+
+def demo_params(base: ParameterSet = DEFAULT_PARAMS) -> ParameterSet:
+    """The demo profile (SPEC section 1: 60 s epochs): a separate set with its own hash.
+
+    Clock skew and settle grace shrink with the epoch so that a demo epoch closes within a
+    minute of its end; everything else is the default.
+    """
+    return dataclasses.replace(
+        base,
+        epoch=dataclasses.replace(base.epoch, epoch_length_s=60, epoch_settle_grace_s=30),
+        telemetry=dataclasses.replace(base.telemetry, clock_skew_s=30),
+    )
+
+
+def params_for_profile(profile: str) -> ParameterSet:
+    """The parameter set of a named deploy profile ('default' or 'demo')."""
+    if profile == "default":
+        return DEFAULT_PARAMS
+    if profile == "demo":
+        return demo_params()
+    raise ParameterError("SWARM_PARAMS", f"unknown profile {profile!r}: use 'default' or 'demo'")

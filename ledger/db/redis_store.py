@@ -1,0 +1,57 @@
+"""Redis-backed helpers: per-node rate limits and telemetry counters.
+
+Neither is a source of truth for money or telemetry: losing Redis loses counters and resets
+rate windows, never an accepted heartbeat.
+"""
+
+from __future__ import annotations
+
+import redis
+
+COUNTERS_KEY = "swarm:telemetry:counters"
+#: Heartbeats one node may get accepted per rate window, and the window length.
+NODE_RATE_LIMIT = 10
+NODE_RATE_WINDOW_S = 60
+
+
+class RedisRateLimiter:
+    """Fixed-window counter per node: INCRBY per request, refusing what exceeds the limit."""
+
+    def __init__(self, client: redis.Redis, limit: int = NODE_RATE_LIMIT,
+                 window_s: int = NODE_RATE_WINDOW_S, now_s: int | None = None):  # fmt: skip
+        self.client = client
+        self.limit = limit
+        self.window_s = window_s
+        self.now_s = now_s
+
+    def __call__(self, wanted: dict[str, int]) -> dict[str, int]:
+        import time
+
+        now = self.now_s if self.now_s is not None else int(time.time())
+        window = now // self.window_s
+        nodes = sorted(wanted)
+        pipe = self.client.pipeline(transaction=False)
+        for node in nodes:
+            key = f"swarm:rl:{node}:{window}"
+            pipe.incrby(key, wanted[node])
+            pipe.expire(key, self.window_s * 2)
+        totals = pipe.execute()[0::2]
+        allowed = {}
+        for node, total in zip(nodes, totals, strict=True):
+            before = int(total) - wanted[node]
+            allowed[node] = max(0, min(wanted[node], self.limit - before))
+        return allowed
+
+
+def add_counters(client: redis.Redis, counters: dict[str, int]) -> None:
+    if not counters:
+        return
+    pipe = client.pipeline(transaction=False)
+    for name, n in counters.items():
+        pipe.hincrby(COUNTERS_KEY, name, n)
+    pipe.execute()
+
+
+def read_counters(client: redis.Redis) -> dict[str, int]:
+    raw = client.hgetall(COUNTERS_KEY)
+    return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}

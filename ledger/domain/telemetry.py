@@ -1,0 +1,129 @@
+"""Telemetry rollups: what an epoch of heartbeats says about one node. Pure.
+
+A rollup is a commutative summary: merging the same heartbeats in any order, or in any split into
+batches, gives the same rollup (the p50 latency comes from a histogram, not a running guess).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """One verified heartbeat (already accepted: signature, node and clock checked)."""
+
+    node_id: str
+    seq: int
+    ts: int  # unix seconds
+    up: bool
+    gpu_util_ppm: int
+    latency_ms_p50: int
+    jobs_ok: int
+    jobs_failed: int
+    bandwidth_mbps: int
+    user_rating: int | None = None  # 1..5
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEpochRollup:
+    """Per node and epoch, everything rewards and slashing read from telemetry."""
+
+    node_id: str
+    epoch: int
+    heartbeats_expected: int  # epoch length / heartbeat interval
+    heartbeats_received: int
+    heartbeats_up: int
+    heartbeats_excused: int  # expected heartbeats inside declared maintenance windows, missed
+    latency_p50_ms: int | None  # lower median of received latencies; None if none received
+    jobs_ok: int
+    jobs_failed: int
+    gpu_util_ppm_sum: int
+    bandwidth_mbps_sum: int
+    rating_sum: int
+    rating_count: int
+    latency_histogram: Mapping[int, int] = field(default_factory=dict)  # latency ms -> count
+
+    @property
+    def counted_expected(self) -> int:
+        """Expected heartbeats that count toward uptime (declared maintenance excluded)."""
+        return max(0, self.heartbeats_expected - self.heartbeats_excused)
+
+    @property
+    def uptime_ppm(self) -> int:
+        """Up heartbeats over counted expected ones, ppm, rounded down, capped at 100%."""
+        if self.counted_expected == 0:
+            return 1_000_000
+        return min(1_000_000, self.heartbeats_up * 1_000_000 // self.counted_expected)
+
+    @property
+    def received_ppm(self) -> int:
+        """Received over counted expected heartbeats, ppm, rounded down, capped at 100%."""
+        if self.counted_expected == 0:
+            return 1_000_000
+        return min(1_000_000, self.heartbeats_received * 1_000_000 // self.counted_expected)
+
+    @property
+    def error_rate_ppm(self) -> int | None:
+        """Failed over all jobs, ppm, rounded down; None when the node ran no job."""
+        total = self.jobs_ok + self.jobs_failed
+        if total == 0:
+            return None
+        return self.jobs_failed * 1_000_000 // total
+
+
+def lower_median(histogram: Mapping[int, int]) -> int | None:
+    """The lower median of a multiset given as value -> count (order-independent, exact)."""
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    rank = (total + 1) // 2  # 1-based rank of the lower median
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value
+    raise AssertionError("unreachable")
+
+
+def rollup(
+    node_id: str,
+    epoch: int,
+    heartbeats: Iterable[Heartbeat],
+    *,
+    heartbeats_expected: int,
+    heartbeats_excused: int = 0,
+) -> NodeEpochRollup:
+    """Summarize one node's accepted heartbeats of one epoch (duplicates already dropped)."""
+    received = up = jobs_ok = jobs_failed = gpu = bw = rsum = rcount = 0
+    hist: dict[int, int] = {}
+    for hb in heartbeats:
+        if hb.node_id != node_id:
+            raise ValueError(f"heartbeat of node {hb.node_id!r} in the rollup of {node_id!r}")
+        received += 1
+        up += hb.up
+        jobs_ok += hb.jobs_ok
+        jobs_failed += hb.jobs_failed
+        gpu += hb.gpu_util_ppm
+        bw += hb.bandwidth_mbps
+        hist[hb.latency_ms_p50] = hist.get(hb.latency_ms_p50, 0) + 1
+        if hb.user_rating is not None:
+            rsum += hb.user_rating
+            rcount += 1
+    return NodeEpochRollup(
+        node_id=node_id,
+        epoch=epoch,
+        heartbeats_expected=heartbeats_expected,
+        heartbeats_received=received,
+        heartbeats_up=up,
+        heartbeats_excused=heartbeats_excused,
+        latency_p50_ms=lower_median(hist),
+        jobs_ok=jobs_ok,
+        jobs_failed=jobs_failed,
+        gpu_util_ppm_sum=gpu,
+        bandwidth_mbps_sum=bw,
+        rating_sum=rsum,
+        rating_count=rcount,
+        latency_histogram=hist,
+    )
