@@ -41,12 +41,12 @@ def rollup_batch(batch_id: str) -> int | None:
 
 
 @app.task(name=TASK_SWEEP, acks_late=True)
-def sweep() -> int:
+def sweep(older_than_s: int = telemetry.SWEEP_AFTER_S) -> int:
     """Re-enqueue batches whose rollup message was lost, and keep partitions ahead of time."""
     rt = get_runtime()
     with transaction(rt.engine) as conn:
         telemetry.ensure_partitions(conn, _now())
-        lost = telemetry.lost_batches(conn, now=_now())
+        lost = telemetry.lost_batches(conn, now=_now(), older_than_s=older_than_s)
     for batch_id in lost:
         rollup_batch.delay(batch_id)
     if lost:

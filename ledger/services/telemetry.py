@@ -300,10 +300,16 @@ def rollup_batch(conn: Connection, batch_id: str, *, now: dt.datetime) -> int | 
     return len(beats)
 
 
-def lost_batches(conn: Connection, *, now: dt.datetime, limit: int = SWEEP_LIMIT) -> list[str]:
+def lost_batches(
+    conn: Connection,
+    *,
+    now: dt.datetime,
+    older_than_s: int = SWEEP_AFTER_S,
+    limit: int = SWEEP_LIMIT,
+) -> list[str]:
     """Batches accepted a while ago and still not rolled up (their message was lost)."""
     return TelemetryRepository(conn).pending_batches(
-        now - dt.timedelta(seconds=SWEEP_AFTER_S), limit
+        now - dt.timedelta(seconds=older_than_s), limit
     )
 
 
