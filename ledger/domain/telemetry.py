@@ -51,6 +51,17 @@ class NodeEpochRollup:
         return max(0, self.heartbeats_expected - self.heartbeats_excused)
 
     @property
+    def availability_ppm(self) -> int:
+        """Share of the epoch the node was on duty (not in declared maintenance), ppm, down.
+
+        Maintenance is not downtime (no penalty, no violation), but capacity that was not
+        offered earns nothing: rewards scale the node's weight by this.
+        """
+        if self.heartbeats_expected == 0:
+            return 0
+        return self.counted_expected * 1_000_000 // self.heartbeats_expected
+
+    @property
     def uptime_ppm(self) -> int:
         """Up heartbeats over counted expected ones, ppm, rounded down, capped at 100%."""
         if self.counted_expected == 0:
