@@ -39,7 +39,6 @@ def api(
     migrate_first: bool = typer.Option(True, "--migrate/--no-migrate"),
 ) -> None:
     """Serve the HTTP API (provider earnings, governance, telemetry, public)."""
-    import uvicorn
 
     from ledger.api.app import create_app
     from ledger.db.migrate import upgrade
@@ -47,37 +46,186 @@ def api(
     rt = _runtime()
     if migrate_first:
         upgrade(rt.database.url)
-    uvicorn.run(
-        create_app(rt),
-        host=host or rt.settings.api_host,
-        port=port or rt.settings.api_port,
-        log_level="info",
-    )
+    _prepare(rt)
+    _serve(create_app(rt), host or rt.settings.api_host, port or rt.settings.api_port)
 
 
 @app.command()
 def demo(
     port: int = typer.Option(None, help="API port (default SWARM_API_PORT or 8000)"),
+    nodes: int = typer.Option(27, help="simulated nodes (all nine provider types)"),
+    seed: int = typer.Option(1, help="simulator seed"),
 ) -> None:
     """The main job on whatever servers are configured (embedded by default).
 
-    Migrates the ledger, opens the system accounts, and serves the API.
+    Migrates, opens the system accounts, starts a Celery worker and beat, serves the API, and
+    runs a simulated network of nodes that send signed heartbeats every interval. SWARM_PARAMS
+    defaults to the demo profile here (60 s epochs).
     """
-    import uvicorn
+    import os
+    import secrets
+    import subprocess
+    import threading
 
     from ledger.api.app import create_app
     from ledger.db.engine import transaction
     from ledger.db.migrate import upgrade
+    from ledger.domain.params import params_for_profile
     from ledger.services.accounts import open_system_accounts
 
     rt = _runtime()
+    profile = os.environ.get("SWARM_PARAMS", "demo")
+    rt.params = params_for_profile(profile)
+    token = rt.settings.operator_token or secrets.token_urlsafe(16)
+    rt.settings = rt.settings.model_copy(update={"operator_token": token})
     upgrade(rt.database.url)
+    _prepare(rt)
     with transaction(rt.engine) as conn:
         accounts = open_system_accounts(conn)
     typer.echo(f"system accounts: {', '.join(sorted(accounts))}", err=True)
     port = port or rt.settings.api_port
-    typer.echo(f"API on http://{rt.settings.api_host}:{port}  (docs: /docs)", err=True)
-    uvicorn.run(create_app(rt), host=rt.settings.api_host, port=port, log_level="info")
+    api_url = f"http://{rt.settings.api_host}:{port}"
+    env = {
+        **os.environ, "DATABASE_URL": rt.database.url, "REDIS_URL": rt.redis.url,
+        "SWARM_PARAMS": profile, "SWARM_OPERATOR_TOKEN": token,
+        "SWARM_DATA_DIR": str(rt.settings.data_dir),
+    }  # fmt: skip
+    children = [
+        subprocess.Popen(_celery_argv("worker"), env=env),
+        subprocess.Popen(_celery_argv("beat", str(rt.settings.data_dir)), env=env),
+    ]
+    stop = threading.Event()
+    threading.Thread(
+        target=_simulate_forever, args=(api_url, token, nodes, seed, rt.params, stop), daemon=True
+    ).start()
+    typer.echo(f"API on {api_url}  (docs: /docs)  operator token: {token}", err=True)
+    try:
+        _serve(create_app(rt), rt.settings.api_host, port, log_level="warning")
+    finally:
+        stop.set()
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(timeout=30)
+
+
+def _serve(app_: object, host: str, port: int, log_level: str = "info") -> None:
+    """uvicorn, with SIGTERM ending the process through normal exit.
+
+    uvicorn re-raises the signal it caught once it has shut down; with Python's default
+    handler that kills the process before ``finally`` blocks and atexit run, leaving the
+    embedded PostgreSQL and child workers behind. A handler that raises SystemExit lets
+    them all stop cleanly.
+    """
+    import signal
+    import sys
+
+    import uvicorn
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(app_, host=host, port=port, log_level=log_level)  # type: ignore[arg-type]
+
+
+def _prepare(rt: Runtime) -> None:
+    """Start-up chores: heartbeat partitions for today and the next days."""
+    import datetime as dt
+
+    from ledger.db.engine import transaction
+    from ledger.services.telemetry import ensure_partitions
+
+    with transaction(rt.engine) as conn:
+        ensure_partitions(conn, dt.datetime.now(dt.UTC))
+
+
+def _celery_argv(kind: str, data_dir: str = ".") -> list[str]:
+    import sys
+
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", kind, "-l", "WARNING"]
+    if kind == "worker":
+        # Solo pool: one process per worker; scale by running more workers (2 cores here).
+        argv += ["-P", "solo", "--without-gossip", "--without-mingle"]
+    else:
+        argv += ["-s", f"{data_dir}/celerybeat-schedule"]
+    return argv
+
+
+def _simulate_forever(api_url: str, token: str, n: int, seed: int, params: object,
+                      stop: object) -> None:  # fmt: skip
+    """The demo's network: register the fleet, then one tick per heartbeat interval."""
+    import random
+    import threading
+    import time
+
+    from ledger import simulator
+    from ledger.domain.params import ParameterSet
+
+    assert isinstance(params, ParameterSet) and isinstance(stop, threading.Event)
+    fleet = simulator.make_fleet(n, seed=seed, params=params)
+    rng = random.Random(seed)
+    with simulator.client_for(api_url) as client:
+        for _ in range(100):
+            try:
+                if client.get("/healthz").status_code == 200:
+                    break
+            except Exception:
+                pass
+            time.sleep(0.2)
+        simulator.register(client, token, fleet, params)
+        interval = params.telemetry.heartbeat_interval_s
+        while not stop.is_set():
+            beats = simulator.tick(fleet, int(time.time()), rng, params)
+            outcome = simulator.send(client, beats)
+            typer.echo(f"simulator: {sum(outcome.values())} heartbeats {dict(outcome)}", err=True)
+            stop.wait(interval)
+
+
+@app.command()
+def worker() -> None:
+    """Run a Celery worker (telemetry rollups, sweeps). Scale by running more of them."""
+    import os
+
+    _runtime()
+    argv = _celery_argv("worker")
+    os.execv(argv[0], argv)
+
+
+@app.command()
+def beat() -> None:
+    """Run Celery beat (the periodic sweeps)."""
+    import os
+
+    rt = _runtime()
+    argv = _celery_argv("beat", str(rt.settings.data_dir))
+    os.execv(argv[0], argv)
+
+
+@app.command()
+def simulate(
+    api: str = typer.Option("http://127.0.0.1:8000", help="API base URL"),
+    token: str = typer.Option(..., envvar="SWARM_OPERATOR_TOKEN", help="operator token"),
+    nodes: int = typer.Option(50),
+    ticks: int = typer.Option(5, help="heartbeat intervals to simulate"),
+    seed: int = typer.Option(1),
+    realtime: bool = typer.Option(False, help="wait one interval between ticks"),
+    profile: str = typer.Option("default", envvar="SWARM_PARAMS", help="params profile"),
+) -> None:
+    """Register a simulated fleet and send its signed heartbeats to a running API."""
+    import random
+    import time
+
+    from ledger import simulator
+    from ledger.domain.params import params_for_profile
+
+    params = params_for_profile(profile)
+    fleet = simulator.make_fleet(nodes, seed=seed, params=params)
+    rng = random.Random(seed)
+    with simulator.client_for(api) as client:
+        simulator.register(client, token, fleet, params)
+        for _ in range(ticks):
+            outcome = simulator.send(client, simulator.tick(fleet, int(time.time()), rng, params))
+            typer.echo(dict(outcome))
+            if realtime:
+                time.sleep(params.telemetry.heartbeat_interval_s)
 
 
 @app.command()

@@ -1,0 +1,166 @@
+"""Heartbeat simulator: N nodes of all nine provider types sending signed batches over HTTP.
+
+It is the demo's network and the telemetry benchmark's load generator. Behaviours:
+healthy, flaky (misses and fails sometimes), down (silent), slow (10x latency target),
+forging (signs with a key that is not the registered one), replaying (re-sends old heartbeats).
+Keys and choices derive from a seed, so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ledger.domain.params import DEFAULT_PARAMS, ParameterSet
+from ledger.domain.signing import address_of, sign_heartbeat
+
+BEHAVIOURS = ("healthy", "flaky", "down", "slow", "forging", "replaying")
+DEFAULT_MIX = {"healthy": 0.7, "flaky": 0.1, "down": 0.05, "slow": 0.05, "forging": 0.05,
+               "replaying": 0.05}  # fmt: skip
+#: Hardware that meets each category's floor, by category.
+HARDWARE = {
+    "individual": {"gpus": 1, "gpu_class": "rtx4090", "ram_gb": 64, "storage_tb": 4,
+                   "bandwidth_gbps": 1},
+    "datacenter": {"gpus": 128, "gpu_class": "h100", "ram_gb": 2048, "storage_tb": 500,
+                   "bandwidth_gbps": 100},
+    "edge": {"gpus": 16, "gpu_class": "l40s", "ram_gb": 512, "storage_tb": 40,
+             "bandwidth_gbps": 40},
+}  # fmt: skip
+REGIONS = ("eu-west", "us-east", "ap-south", "af-north")
+#: HTTP limits of the client.
+REQUEST_TIMEOUT_S = 30.0
+BATCH_SIZE = 1_000
+
+
+@dataclass
+class SimNode:
+    node_id: str
+    key: bytes
+    provider_id: str
+    provider_type: str
+    region: str
+    behaviour: str
+    seq: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return address_of(self.key)
+
+
+def _derive(seed: int, label: str) -> bytes:
+    return hashlib.sha256(f"swarm-sim/{seed}/{label}".encode()).digest()
+
+
+def make_fleet(
+    n: int,
+    *,
+    seed: int = 1,
+    mix: dict[str, float] | None = None,
+    providers: int | None = None,
+    params: ParameterSet = DEFAULT_PARAMS,
+    prefix: str = "sim",
+) -> list[SimNode]:
+    """``n`` nodes cycling through the nine provider types, behaviours drawn from ``mix``."""
+    rng = random.Random(seed)
+    mix = mix or DEFAULT_MIX
+    kinds, weights = zip(*sorted(mix.items()), strict=True)
+    types = params.providers.type_names
+    n_providers = providers or max(1, n // 10)
+    fleet = []
+    for i in range(n):
+        p = i % n_providers
+        provider = "0x" + _derive(seed, f"provider/{p}")[:20].hex()
+        fleet.append(
+            SimNode(
+                node_id=f"{prefix}-{seed}-{i}",
+                key=_derive(seed, f"node/{i}"),
+                provider_id=provider,
+                provider_type=types[i % len(types)],
+                region=REGIONS[i % len(REGIONS)],
+                behaviour=rng.choices(kinds, weights)[0],
+            )
+        )
+    return fleet
+
+
+def registration_bodies(
+    fleet: Sequence[SimNode], params: ParameterSet = DEFAULT_PARAMS
+) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """The provider and node registration requests for a fleet."""
+    providers = sorted({n.provider_id for n in fleet})
+    nodes = []
+    for n in fleet:
+        category = params.providers.type(n.provider_type).category
+        hw = dict(HARDWARE[category])
+        hw["fingerprint"] = hashlib.sha256(f"hw/{n.node_id}".encode()).hexdigest()
+        nodes.append({
+            "node_id": n.node_id, "provider_id": n.provider_id,
+            "provider_type": n.provider_type, "region": n.region, "hardware": hw,
+            "node_address": n.address,
+        })  # fmt: skip
+    return [{"owner_address": p, "payout_address": p} for p in providers], nodes
+
+
+def register(client: httpx.Client, token: str, fleet: Sequence[SimNode],
+             params: ParameterSet = DEFAULT_PARAMS) -> None:  # fmt: skip
+    """Register every provider and node through the API (idempotent)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    providers, nodes = registration_bodies(fleet, params)
+    for body in providers:
+        client.post("/v1/providers", json=body, headers=auth).raise_for_status()
+    for body in nodes:
+        client.post("/v1/nodes", json=body, headers=auth).raise_for_status()
+
+
+def tick(fleet: Iterable[SimNode], ts: int, rng: random.Random,
+         params: ParameterSet = DEFAULT_PARAMS) -> list[dict[str, Any]]:  # fmt: skip
+    """The heartbeats the fleet sends for one interval ending at ``ts``."""
+    beats = []
+    for node in fleet:
+        b = node.behaviour
+        if b == "down":
+            continue
+        if b == "replaying" and node.history and rng.random() < 0.5:
+            beats.append(rng.choice(node.history))
+            continue
+        target = params.providers.type(node.provider_type).latency_target_ms
+        node.seq += 1
+        up = not (b == "flaky" and rng.random() < 0.15)
+        hb: dict[str, Any] = {
+            "node_id": node.node_id, "seq": node.seq, "ts": ts, "up": up,
+            "gpu_util_ppm": rng.randrange(200_000, 950_000),
+            "latency_ms_p50": target * 10 if b == "slow" else max(1, target // 2),
+            "jobs_ok": rng.randrange(5, 20),
+            "jobs_failed": rng.randrange(0, 3) if b == "flaky" else 0,
+            "bandwidth_mbps": rng.randrange(500, 5_000),
+            "user_rating": rng.choice((None, None, 3, 4, 5)),
+        }  # fmt: skip
+        key = _derive(0, f"forger/{node.node_id}") if b == "forging" else node.key
+        hb["signature"] = sign_heartbeat(hb, key)
+        node.history = [*node.history[-9:], hb]
+        beats.append(hb)
+    return beats
+
+
+def send(client: httpx.Client, beats: Sequence[dict[str, Any]],
+         batch_size: int = BATCH_SIZE) -> Counter[str]:  # fmt: skip
+    """POST in batches; returns counts of per-item outcomes (status or rejection reason)."""
+    out: Counter[str] = Counter()
+    for i in range(0, len(beats), batch_size):
+        r = client.post("/v1/telemetry", json={"heartbeats": list(beats[i : i + batch_size])})
+        if r.status_code not in (200, 429):
+            r.raise_for_status()
+        for item in r.json()["results"]:
+            out[item.get("reason") or item["status"]] += 1
+    return out
+
+
+def client_for(api_url: str) -> httpx.Client:
+    return httpx.Client(base_url=api_url, timeout=REQUEST_TIMEOUT_S)
