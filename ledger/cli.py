@@ -37,6 +37,7 @@ def api(
     host: str = typer.Option(None, help="bind address (default SWARM_API_HOST or 127.0.0.1)"),
     port: int = typer.Option(None, help="port (default SWARM_API_PORT or 8000)"),
     migrate_first: bool = typer.Option(True, "--migrate/--no-migrate"),
+    workers: int = typer.Option(1, help="API processes (each verifies signatures on a core)"),
 ) -> None:
     """Serve the HTTP API (provider earnings, governance, telemetry, public)."""
 
@@ -47,6 +48,22 @@ def api(
     if migrate_first:
         upgrade(rt.database.url)
     _prepare(rt)
+    if workers > 1:
+        # Several processes need an import string; each builds its runtime from the same env
+        # (embedded servers are shared through the data directory).
+        import os
+        import signal
+        import sys
+
+        import uvicorn
+
+        os.environ.setdefault("DATABASE_URL", rt.database.url)
+        os.environ.setdefault("REDIS_URL", rt.redis.url)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        uvicorn.run("ledger.api.app:create_app", factory=True, workers=workers,
+                    host=host or rt.settings.api_host, port=port or rt.settings.api_port,
+                    log_level="warning")  # fmt: skip
+        return
     _serve(create_app(rt), host or rt.settings.api_host, port or rt.settings.api_port)
 
 

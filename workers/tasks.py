@@ -34,7 +34,7 @@ def _now() -> dt.datetime:
     retry_backoff=True,
     max_retries=MAX_RETRIES,
 )
-def rollup_batch(batch_id: str) -> int | None:
+def rollup_batch(batch_id: int) -> int | None:
     """Add one accepted telemetry batch to the rollups (exactly once)."""
     with transaction(get_runtime().engine) as conn:
         return telemetry.rollup_batch(conn, batch_id, now=_now())

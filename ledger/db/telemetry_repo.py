@@ -38,6 +38,14 @@ ROLLUP_COUNTERS = (
 )  # fmt: skip
 
 
+def quoted_array(values: Sequence[str]) -> str:
+    """Array literal of strings that cannot contain quotes or backslashes (ids are checked)."""
+    for v in values:
+        if '"' in v or "\\" in v:
+            raise ValueError(f"unquotable value {v!r}")
+    return "{" + ",".join(f'"{v}"' for v in values) + "}"
+
+
 class TelemetryRepository:
     def __init__(self, conn: Connection):
         self.pg = driver(conn)
@@ -51,7 +59,7 @@ class TelemetryRepository:
         return created
 
     def insert_accepted(
-        self, batch_id: str, received_at: dt.datetime, rows: list[tuple[Any, ...]]
+        self, batch_id: int, received_at: dt.datetime, rows: list[tuple[Any, ...]]
     ) -> set[tuple[str, int]]:
         """Insert heartbeats whose (node_id, seq) was never accepted; returns those inserted.
 
@@ -60,7 +68,15 @@ class TelemetryRepository:
         """
         if not rows:
             return set()
-        cols = [list(c) for c in zip(*rows, strict=True)]
+        cols = list(zip(*rows, strict=True))
+        node_ids = quoted_array(cols[0])
+        args = (
+            node_ids, int_array(cols[1]), int_array(cols[2]), int_array(cols[3]),
+            "{" + ",".join("t" if v else "f" for v in cols[4]) + "}",
+            *(int_array(cols[k]) for k in range(5, 10)),
+            "{" + ",".join("NULL" if v is None else str(v) for v in cols[10]) + "}",
+            "{" + ",".join(f'"\\\\x{v.hex()}"' for v in cols[11]) + "}",
+        )  # fmt: skip
         cur = self.pg.execute(
             "WITH new AS (INSERT INTO heartbeat_seqs (node_id, seq) "
             " SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING "
@@ -74,12 +90,15 @@ class TelemetryRepository:
             " %s::bytea[]) "
             "AS h(node_id, seq, ts, epoch, up, gpu, lat, ok, failed, bw, rating, sig) "
             "JOIN new USING (node_id, seq) RETURNING node_id, seq",
-            (cols[0], cols[1], batch_id, received_at, *cols),
+            (args[0], args[1], batch_id, received_at, *args),
         )
         return {(r[0], int(r[1])) for r in cur.fetchall()}
 
+    def next_batch_id(self) -> int:
+        return int(self.pg.execute("SELECT nextval('telemetry_batch_ids')").fetchone()[0])
+
     def record_batch(
-        self, batch_id: str, received_at: dt.datetime, accepted: int, max_seqs: dict[str, int]
+        self, batch_id: int, received_at: dt.datetime, accepted: int, max_seqs: dict[str, int]
     ) -> None:
         with self.pg.pipeline():
             self.pg.execute(
@@ -94,7 +113,7 @@ class TelemetryRepository:
                     (ids, int_array(max_seqs[i] for i in ids)),
                 )
 
-    def claim_batch(self, batch_id: str, now: dt.datetime) -> bool:
+    def claim_batch(self, batch_id: int, now: dt.datetime) -> bool:
         """Mark a batch rolled up; False if it already was (the caller then does nothing)."""
         row = self.pg.execute(
             "UPDATE telemetry_batches SET rolled_at = %s WHERE id = %s AND rolled_at IS NULL "
@@ -103,7 +122,7 @@ class TelemetryRepository:
         ).fetchone()
         return row is not None
 
-    def batch_heartbeats(self, batch_id: str) -> list[StoredHeartbeat]:
+    def batch_heartbeats(self, batch_id: int) -> list[StoredHeartbeat]:
         rows = self.pg.execute(
             f"SELECT {HB_COLUMNS} FROM heartbeats WHERE batch_id = %s", (batch_id,)
         ).fetchall()
@@ -157,13 +176,13 @@ class TelemetryRepository:
                     ),
                 )
 
-    def pending_batches(self, older_than: dt.datetime, limit: int) -> list[str]:
+    def pending_batches(self, older_than: dt.datetime, limit: int) -> list[int]:
         rows = self.pg.execute(
             "SELECT id FROM telemetry_batches WHERE rolled_at IS NULL AND received_at < %s "
             "ORDER BY received_at LIMIT %s",
             (older_than, limit),
         ).fetchall()
-        return [r[0] for r in rows]
+        return [int(r[0]) for r in rows]
 
     def epoch_rollup_rows(self, epoch: int) -> dict[str, dict[str, int]]:
         cur = self.pg.execute(

@@ -11,7 +11,6 @@ messages; if they are lost (flush, restart) the sweeper finds unrolled batches i
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,7 +69,7 @@ class ItemResult:
 
 @dataclass
 class IngestResult:
-    batch_id: str | None
+    batch_id: int | None
     results: list[ItemResult]
     counters: dict[str, int] = field(default_factory=dict)
 
@@ -224,8 +223,8 @@ def ingest(
 
     batch_id = None
     if valid:
-        batch_id = f"tb-{now_ts}-{secrets.token_hex(8)}"
         repo = TelemetryRepository(conn)
+        batch_id = repo.next_batch_id()
         rows = [
             (
                 hb.node_id, hb.seq, hb.ts, hb.ts // epoch_len, hb.up, hb.gpu_util_ppm,
@@ -265,7 +264,7 @@ def _in_windows(ts: int, windows: Iterable[tuple[int, int]]) -> bool:
     return any(s <= ts < e for s, e in windows)
 
 
-def rollup_batch(conn: Connection, batch_id: str, *, now: dt.datetime) -> int | None:
+def rollup_batch(conn: Connection, batch_id: int, *, now: dt.datetime) -> int | None:
     """Add one batch's heartbeats to the rollups, exactly once. Returns the count rolled up,
     or None if the batch was already rolled up (or does not exist)."""
     repo = TelemetryRepository(conn)
@@ -306,7 +305,7 @@ def lost_batches(
     now: dt.datetime,
     older_than_s: int = SWEEP_AFTER_S,
     limit: int = SWEEP_LIMIT,
-) -> list[str]:
+) -> list[int]:
     """Batches accepted a while ago and still not rolled up (their message was lost)."""
     return TelemetryRepository(conn).pending_batches(
         now - dt.timedelta(seconds=older_than_s), limit

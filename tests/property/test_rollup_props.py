@@ -90,7 +90,7 @@ def test_stored_rollup_is_the_same_for_any_order_and_split(
                 res = telemetry.ingest(conn, beats[lo:hi], now=now, params=DEFAULT_PARAMS)
             assert all(r.status == "accepted" for r in res.results), res.results
             with transaction(shared_engine) as conn:
-                telemetry.rollup_batch(conn, res.batch_id or "", now=now)
+                telemetry.rollup_batch(conn, res.batch_id or 0, now=now)
 
     order_b = data.draw(st.permutations(list(range(n))))
     send(a, list(range(n)), [])
