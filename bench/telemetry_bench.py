@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 
 from ledger.db.migrate import upgrade
@@ -169,15 +170,20 @@ def main() -> None:
         batches = [beats[i : i + BATCH] for i in range(0, len(beats), BATCH)]
         total = len(beats)
 
-        def post(batch: list[dict[str, Any]]) -> int:
+        bodies = [orjson.dumps({"heartbeats": b}) for b in batches]
+
+        def post(body: bytes) -> int:
             with httpx.Client(base_url=base, timeout=120) as client:
-                r = client.post("/v1/telemetry", json={"heartbeats": batch})
+                r = client.post(
+                    "/v1/telemetry", content=body, headers={"content-type": "application/json"}
+                )
                 r.raise_for_status()
                 return int(r.json()["accepted"])
 
+        cpu0 = cpu_by_role(api.pid, worker.pid)
         t0 = time.perf_counter()
         with cf.ThreadPoolExecutor(CLIENT_THREADS) as ex:
-            accepted = sum(ex.map(post, batches))
+            accepted = sum(ex.map(post, bodies))
         t_ingest = time.perf_counter() - t0
         while True:
             left, counted = pending(url)
@@ -185,6 +191,7 @@ def main() -> None:
                 break
             time.sleep(0.05)
         t_all = time.perf_counter() - t0
+        cpu1 = cpu_by_role(api.pid, worker.pid)
         assert accepted == total == counted, (accepted, total, counted)
     finally:
         api.terminate()
@@ -201,6 +208,41 @@ def main() -> None:
     print(f"verification only, {args.api_workers} processes: {verify:,.0f}/s "
           f"(1 process: {verify1:,.0f}/s)")  # fmt: skip
     print(f"ratio {e2e / verify:.0%} (goals >= 50% and >= 5,000/s)")
+    spent = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+    print("CPU seconds during the run: " + ", ".join(f"{k} {v:.2f}" for k, v in spent.items())
+          + f" (wall {t_all:.2f}s, 2 cores)")  # fmt: skip
+
+
+def cpu_by_role(api_pid: int, worker_pid: int) -> dict[str, float]:
+    """user+system CPU seconds of the API processes, the worker, PostgreSQL and this client."""
+    import psutil
+
+    def tree(pid: int) -> float:
+        try:
+            p = psutil.Process(pid)
+            procs = [p, *p.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for q in procs:
+            try:
+                t = q.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    pg = 0.0
+    for q in psutil.process_iter(["name"]):
+        if q.info["name"] and q.info["name"].startswith("postgres"):
+            try:
+                t = q.cpu_times()
+                pg += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+    me = psutil.Process().cpu_times()
+    return {"api": tree(api_pid), "worker": tree(worker_pid), "postgres": pg,
+            "client": me.user + me.system}  # fmt: skip
 
 
 if __name__ == "__main__":

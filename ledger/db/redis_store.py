@@ -14,8 +14,20 @@ NODE_RATE_LIMIT = 10
 NODE_RATE_WINDOW_S = 60
 
 
+#: One round trip per request: add each node's count to this window's hash, return the totals.
+_RATE_SCRIPT = """
+local totals = {}
+for i = 1, #ARGV - 1, 2 do
+    totals[#totals + 1] = redis.call('HINCRBY', KEYS[1], ARGV[i], tonumber(ARGV[i + 1]))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[#ARGV])
+return totals
+"""
+
+
 class RedisRateLimiter:
-    """Fixed-window counter per node: INCRBY per request, refusing what exceeds the limit."""
+    """Fixed window per node: a hash per window holds each node's count (one Lua call per
+    request, however many nodes it carries), refusing what exceeds the limit."""
 
     def __init__(self, client: redis.Redis, limit: int = NODE_RATE_LIMIT,
                  window_s: int = NODE_RATE_WINDOW_S, now_s: int | None = None):  # fmt: skip
@@ -28,14 +40,13 @@ class RedisRateLimiter:
         import time
 
         now = self.now_s if self.now_s is not None else int(time.time())
-        window = now // self.window_s
+        key = f"swarm:rl:{now // self.window_s}"
         nodes = sorted(wanted)
-        pipe = self.client.pipeline(transaction=False)
+        args: list[str | int] = []
         for node in nodes:
-            key = f"swarm:rl:{node}:{window}"
-            pipe.incrby(key, wanted[node])
-            pipe.expire(key, self.window_s * 2)
-        totals = pipe.execute()[0::2]
+            args += [node, wanted[node]]
+        args.append(self.window_s * 2)
+        totals = self.client.eval(_RATE_SCRIPT, 1, key, *args)
         allowed = {}
         for node, total in zip(nodes, totals, strict=True):
             before = int(total) - wanted[node]

@@ -25,9 +25,12 @@ class NodeRow:
     max_seq: int
 
 
+# The highest accepted seq comes from the seq registry (a backward index-only scan): keeping
+# it as a column meant rewriting a node row for every heartbeat batch.
 NODE_COLUMNS = (
     "node_id, version, provider_id, provider_type, region, node_address, fingerprint, "
-    "capacity_units_ppm, status, max_seq"
+    "capacity_units_ppm, status, "
+    "(SELECT coalesce(max(s.seq), 0) FROM heartbeat_seqs s WHERE s.node_id = nodes.node_id)"
 )
 
 

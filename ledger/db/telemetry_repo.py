@@ -97,21 +97,11 @@ class TelemetryRepository:
     def next_batch_id(self) -> int:
         return int(self.pg.execute("SELECT nextval('telemetry_batch_ids')").fetchone()[0])
 
-    def record_batch(
-        self, batch_id: int, received_at: dt.datetime, accepted: int, max_seqs: dict[str, int]
-    ) -> None:
-        with self.pg.pipeline():
-            self.pg.execute(
-                "INSERT INTO telemetry_batches (id, received_at, accepted) VALUES (%s, %s, %s)",
-                (batch_id, received_at, accepted),
-            )
-            if max_seqs:
-                ids = sorted(max_seqs)
-                self.pg.execute(
-                    "UPDATE nodes n SET max_seq = GREATEST(n.max_seq, v.s) "
-                    "FROM unnest(%s::text[], %s::bigint[]) AS v(id, s) WHERE n.node_id = v.id",
-                    (ids, int_array(max_seqs[i] for i in ids)),
-                )
+    def record_batch(self, batch_id: int, received_at: dt.datetime, accepted: int) -> None:
+        self.pg.execute(
+            "INSERT INTO telemetry_batches (id, received_at, accepted) VALUES (%s, %s, %s)",
+            (batch_id, received_at, accepted),
+        )
 
     def claim_batch(self, batch_id: int, now: dt.datetime) -> bool:
         """Mark a batch rolled up; False if it already was (the caller then does nothing)."""

@@ -17,13 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 import coincurve
-from Crypto.Hash import keccak
+import sha3  # safe-pysha3: C keccak-256 (Ethereum's, not NIST SHA3-256)
 
 MESSAGE_PREFIX = "swarm-heartbeat/v1"
 
 
 def keccak256(data: bytes) -> bytes:
-    return bytes(keccak.new(digest_bits=256, data=data).digest())
+    return bytes(sha3.keccak_256(data).digest())
 
 
 def heartbeat_message(

@@ -234,15 +234,11 @@ def ingest(
             for _, hb, sig_bytes in valid
         ]  # fmt: skip
         inserted = repo.insert_accepted(batch_id, now, rows)
-        max_seqs: dict[str, int] = {}
         for i, hb, _ in valid:
-            if (hb.node_id, hb.seq) in inserted:
-                results[i] = ItemResult(i, ACCEPTED)
-                max_seqs[hb.node_id] = max(max_seqs.get(hb.node_id, 0), hb.seq)
-            else:
-                results[i] = ItemResult(i, DUPLICATE)
+            accepted = (hb.node_id, hb.seq) in inserted
+            results[i] = ItemResult(i, ACCEPTED if accepted else DUPLICATE)
         if inserted:
-            repo.record_batch(batch_id, now, len(inserted), max_seqs)
+            repo.record_batch(batch_id, now, len(inserted))
         else:
             batch_id = None
     final = [r for r in results if r is not None]

@@ -62,7 +62,6 @@ def upgrade() -> None:
             fingerprint text NOT NULL,
             capacity_units_ppm bigint NOT NULL,
             status text NOT NULL CHECK (status IN ('active', 'deregistered')),
-            max_seq bigint NOT NULL DEFAULT 0,   -- highest accepted heartbeat seq
             updated_at timestamptz NOT NULL DEFAULT now()
         );
         CREATE INDEX ix_nodes_provider ON nodes (provider_id);
