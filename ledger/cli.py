@@ -245,9 +245,17 @@ def simulate(
                 time.sleep(params.telemetry.heartbeat_interval_s)
 
 
-@app.command()
-def verify() -> None:
+verify_app = typer.Typer(help="Independent checks of the ledger and of closed epochs.")
+app.add_typer(verify_app, name="verify")
+epoch_app = typer.Typer(help="Reward epochs.", no_args_is_help=True)
+app.add_typer(epoch_app, name="epoch")
+
+
+@verify_app.callback(invoke_without_command=True)
+def verify(ctx: typer.Context) -> None:
     """Check the hash chain and every ledger invariant; non-zero exit names the first break."""
+    if ctx.invoked_subcommand is not None:
+        return
     from sqlalchemy import text
 
     from ledger.services.verify import verify_ledger
@@ -266,6 +274,46 @@ def verify() -> None:
     for v in report.violations[1:20]:
         typer.echo(f"  also: {v}", err=True)
     raise typer.Exit(code=1)
+
+
+@verify_app.command("epoch")
+def verify_epoch(epoch: int = typer.Argument(..., help="epoch number")) -> None:
+    """Recompute a closed epoch from raw heartbeats and the ledger; exit 1 on any difference."""
+    from sqlalchemy import text
+
+    from ledger.services.epochs import verify_epoch as check
+
+    rt = _runtime()
+    with rt.engine.connect() as conn:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        result = check(conn, epoch, params=rt.params)
+    if result.ok:
+        typer.echo(f"ok: epoch {epoch} recomputed from raw heartbeats matches")
+        return
+    typer.echo(f"FAILED: epoch {epoch}: {result.differences[0]}", err=True)
+    for d in result.differences[1:20]:
+        typer.echo(f"  also: {d}", err=True)
+    raise typer.Exit(code=1)
+
+
+@epoch_app.command("close")
+def epoch_close(epoch: int = typer.Argument(..., help="epoch number")) -> None:
+    """Close a settled epoch now (idempotent)."""
+    import datetime as dt
+
+    from ledger.db.engine import transaction
+    from ledger.domain.money import format_swarm
+    from ledger.services.epochs import close_epoch
+
+    rt = _runtime()
+    with transaction(rt.engine) as conn:
+        res = close_epoch(conn, epoch, now=dt.datetime.now(dt.UTC), params=rt.params)
+    e = res.epoch
+    state = "closed" if res.closed_now else "already closed"
+    typer.echo(
+        f"epoch {epoch} {state}: pool {format_swarm(e.pool_base_units)} SWARM, "
+        f"{e.eligible_nodes}/{e.node_count} nodes eligible, root 0x{e.merkle_root.hex()}"
+    )
 
 
 def main() -> None:

@@ -21,6 +21,10 @@ VISIBILITY_TIMEOUT_S = 300
 
 TASK_ROLLUP_BATCH = "telemetry.rollup_batch"
 TASK_SWEEP = "telemetry.sweep"
+TASK_CLOSE_EPOCH = "rewards.close_epoch"
+TASK_CLOSE_DUE = "rewards.close_due_epochs"
+#: How often beat looks for settled epochs to close.
+CLOSE_CHECK_INTERVAL_S = 15.0
 
 
 def make_celery(broker_url: str) -> Celery:
@@ -40,6 +44,7 @@ def make_celery(broker_url: str) -> Celery:
         worker_hijack_root_logger=False,
         beat_schedule={
             "telemetry-sweep": {"task": TASK_SWEEP, "schedule": SWEEP_INTERVAL_S},
+            "rewards-close-due": {"task": TASK_CLOSE_DUE, "schedule": CLOSE_CHECK_INTERVAL_S},
         },
         timezone="UTC",
     )

@@ -12,9 +12,9 @@ import logging
 from sqlalchemy.exc import OperationalError
 
 from ledger.db.engine import transaction
-from ledger.queue import TASK_ROLLUP_BATCH, TASK_SWEEP
+from ledger.queue import TASK_CLOSE_DUE, TASK_CLOSE_EPOCH, TASK_ROLLUP_BATCH, TASK_SWEEP
 from ledger.runtime import get_runtime
-from ledger.services import telemetry
+from ledger.services import epochs, telemetry
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -52,3 +52,35 @@ def sweep(older_than_s: int = telemetry.SWEEP_AFTER_S) -> int:
     if lost:
         log.warning("re-enqueued %d telemetry batches whose message was lost", len(lost))
     return len(lost)
+
+
+#: An epoch close of a million nodes takes tens of seconds; leave it room.
+CLOSE_TIME_LIMIT_S = 900
+
+
+@app.task(
+    name=TASK_CLOSE_EPOCH,
+    acks_late=True,
+    soft_time_limit=CLOSE_TIME_LIMIT_S - 60,
+    time_limit=CLOSE_TIME_LIMIT_S,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=MAX_RETRIES,
+)
+def close_epoch(epoch: int) -> dict[str, object]:
+    """Close one reward epoch (idempotent: a second run finds it closed and writes nothing)."""
+    rt = get_runtime()
+    with transaction(rt.engine) as conn:
+        res = epochs.close_epoch(conn, epoch, now=_now(), params=rt.params)
+    return {"epoch": epoch, "closed_now": res.closed_now, "root": res.epoch.merkle_root.hex()}
+
+
+@app.task(name=TASK_CLOSE_DUE, acks_late=True)
+def close_due_epochs() -> list[int]:
+    """Beat, at every epoch boundary and a few times in between: enqueue settled epochs."""
+    rt = get_runtime()
+    with rt.engine.connect() as conn:
+        due = epochs.due_epochs(conn, now=_now(), params=rt.params)
+    for epoch in due:
+        close_epoch.delay(epoch)
+    return due

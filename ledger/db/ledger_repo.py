@@ -150,6 +150,15 @@ class LedgerRepository:
         rows = self._accounts("a.owner = %s AND a.kind = %s AND a.asset = %s", (owner, kind, asset))
         return rows[0] if rows else None
 
+    def accounts_by_owner_kind(self, owners: Sequence[str], kind: str) -> dict[str, int]:
+        """owner -> account id of one kind (SWARM), for many owners in one query."""
+        rows = self.pg.execute(
+            "SELECT owner, id FROM accounts WHERE kind = %s AND asset = 'SWARM' "
+            "AND owner = ANY(%s::text[])",
+            (kind, list(owners)),
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
     def get_account(self, account_id: int) -> AccountRow | None:
         rows = self._accounts("a.id = %s", (account_id,))
         return rows[0] if rows else None
