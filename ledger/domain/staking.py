@@ -21,8 +21,9 @@ implemented (docs/slashing.md):
   amount, bonded and unbonding alike, as Cosmos applies the slash factor to each unbonding entry
   and to the bonded tokens. ``floor(slash x lot / total)`` each; the leftover base units (fewer
   than the number of lots) go one each to the largest remainders, ties by ``lot_id``, then
-  ``bonded_at_s``, then position in the input. The amounts sum to the slash exactly and no lot
-  pays more than it holds.
+  ``bonded_at_s``, then the lot's other fields, so the result does not depend on the order the
+  lots are passed in (equal lots are interchangeable). The amounts sum to the slash exactly
+  and no lot pays more than it holds.
 """
 
 from __future__ import annotations
@@ -196,6 +197,20 @@ def stake_at_risk(
     )
 
 
+def _tie_key(lot: StakeLot) -> tuple[str, int, int, int, int, int, str, str]:
+    """Every field of the lot, so only equal (interchangeable) lots tie; None sorts first."""
+    return (
+        lot.lot_id,
+        lot.bonded_at_s,
+        lot.amount_base_units,
+        -1 if lot.unbonding_requested_at_s is None else lot.unbonding_requested_at_s,
+        -1 if lot.withdrawable_at_s is None else lot.withdrawable_at_s,
+        -1 if lot.withdrawn_at_s is None else lot.withdrawn_at_s,
+        lot.lock_tier,
+        lot.provider_id,
+    )
+
+
 def apply_slash_to_lots(
     lots: Sequence[StakeLot],
     slash_base_units: int,
@@ -206,11 +221,11 @@ def apply_slash_to_lots(
     """Decide how much each lot at risk pays of ``slash_base_units``: ``[(lot, taken), ...]``.
 
     Pro rata to the lot amounts, ``floor(slash x amount / total_at_risk)`` each, the leftover
-    base units one each to the largest remainders (ties: ``lot_id``, ``bonded_at_s``, input
-    position). Only lots that pay something are returned, in input order; the takes sum to the
-    slash exactly and none exceeds its lot. A slash larger than the stake at risk is refused
-    (``slash_exceeds_stake_at_risk``): the penalty is computed from that same stake and rounds
-    down, so it never is.
+    base units one each to the largest remainders (ties: ``lot_id``, ``bonded_at_s``, the other
+    fields, then input position among equal lots). Only lots that pay something are returned,
+    in input order; the takes sum to the slash exactly and none exceeds its lot. A slash larger
+    than the stake at risk is refused (``slash_exceeds_stake_at_risk``): the penalty is computed
+    from that same stake and rounds down, so it never is.
     """
     _check_lots(lots)
     _require_int("slash_base_units", slash_base_units)
@@ -227,16 +242,16 @@ def apply_slash_to_lots(
     if slash_base_units == 0:
         return []
     taken: dict[int, int] = {}
-    remainders: list[tuple[int, str, int, int]] = []
+    remainders: list[tuple[int, tuple[str, int, int, int, int, int, str, str], int]] = []
     for i, lot in at_risk:
         # Floor division: each lot pays at most its exact pro-rata share, rounded down.
         share, remainder = divmod(slash_base_units * lot.amount_base_units, total)
         taken[i] = share
-        remainders.append((-remainder, lot.lot_id, lot.bonded_at_s, i))
+        remainders.append((-remainder, _tie_key(lot), i))
     leftover = slash_base_units - sum(taken.values())
     # leftover < number of lots with a non-zero remainder, so only those get a unit and a
     # lot whose share was exact (and may be its whole amount) never gets one.
-    for _neg_rem, _lot_id, _bonded, i in sorted(remainders)[:leftover]:
+    for _neg_rem, _key, i in sorted(remainders)[:leftover]:
         taken[i] += 1
     return [(lots[i], taken[i]) for i, _ in at_risk if taken[i] > 0]
 
