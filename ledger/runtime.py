@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from ledger.config import Settings, get_settings
 from ledger.db.engine import make_engine
-from ledger.domain.params import DEFAULT_PARAMS, ParameterSet
+from ledger.domain.params import DEFAULT_PARAMS, ParameterSet, params_for_profile
 from ledger.embedded import Resolved, describe, resolve_database_url, resolve_redis_url
 
 log = logging.getLogger("swarm_ledger")
@@ -49,7 +49,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     engine = make_engine(
         db.url, app_role=settings.db_app_role or None, pool_size=settings.db_pool_size
     )
-    return Runtime(settings, db, rd, engine)
+    return Runtime(settings, db, rd, engine, params_for_profile(settings.params_profile))
 
 
 @lru_cache(maxsize=1)

@@ -33,6 +33,8 @@ HARDWARE = {
              "bandwidth_gbps": 40},
 }  # fmt: skip
 REGIONS = ("eu-west", "us-east", "ap-south", "af-north")
+#: Stake the simulator bonds per node: above every type's requirement for its hardware.
+STAKE_PER_NODE_BASE_UNITS = 200_000 * 10**18
 #: HTTP limits of the client.
 REQUEST_TIMEOUT_S = 30.0
 BATCH_SIZE = 1_000
@@ -117,6 +119,16 @@ def register(client: httpx.Client, token: str, fleet: Sequence[SimNode],
         client.post("/v1/providers", json=body, headers=auth).raise_for_status()
     for body in nodes:
         client.post("/v1/nodes", json=body, headers=auth).raise_for_status()
+    # Bond enough stake for every node (until the chain carries stake, the operator mirrors it).
+    required: dict[str, int] = {}
+    for n in fleet:
+        required[n.provider_id] = required.get(n.provider_id, 0) + STAKE_PER_NODE_BASE_UNITS
+    for provider, amount in sorted(required.items()):
+        client.post(
+            f"/v1/providers/{provider}/stake",
+            json={"amount_base_units": str(amount), "bond_id": f"sim-{provider}"},
+            headers=auth,
+        ).raise_for_status()
 
 
 def tick(fleet: Iterable[SimNode], ts: int, rng: random.Random,

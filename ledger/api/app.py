@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ledger.api import routers_accounts, routers_public, routers_registry, routers_telemetry
+from ledger.api import (
+    routers_accounts,
+    routers_public,
+    routers_registry,
+    routers_rewards,
+    routers_telemetry,
+)
 from ledger.api.errors import install_error_handlers
 from ledger.runtime import Runtime, get_runtime
 
@@ -25,4 +31,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(routers_accounts.router)
     app.include_router(routers_registry.router)
     app.include_router(routers_telemetry.router)
+    app.include_router(routers_rewards.router)
     return app

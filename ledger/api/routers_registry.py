@@ -109,7 +109,7 @@ def register_node(request: Request, body: NodeIn) -> NodeOut:
         row = registry.register_node(
             conn, node_id=body.node_id, provider_id=body.provider_id.lower(),
             provider_type=body.provider_type, region=body.region, hardware=_hw(body.hardware),
-            node_address=body.node_address, params=rt.params,
+            node_address=body.node_address, params=rt.params, now=_now(),
         )  # fmt: skip
     return NodeOut.of(row)
 
@@ -122,6 +122,7 @@ def update_node(request: Request, node_id: NodeId, body: NodeUpdateIn) -> NodeOu
         row = registry.update_node(
             conn, node_id=node_id, provider_type=body.provider_type, region=body.region,
             hardware=_hw(body.hardware), node_address=body.node_address, params=rt.params,
+            now=_now(),
         )  # fmt: skip
     return NodeOut.of(row)
 
@@ -132,7 +133,9 @@ def deregister_node(request: Request, node_id: NodeId) -> NodeOut:
     """Deregister: its heartbeats are refused from now on."""
     rt = request.app.state.runtime
     with transaction(rt.engine) as conn:
-        return NodeOut.of(registry.deregister_node(conn, node_id=node_id, params=rt.params))
+        return NodeOut.of(
+            registry.deregister_node(conn, node_id=node_id, params=rt.params, now=_now())
+        )
 
 
 @router.post("/nodes/{node_id}/maintenance", status_code=201,

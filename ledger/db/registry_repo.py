@@ -98,23 +98,25 @@ class RegistryRepository:
         self.pg.execute(
             "INSERT INTO node_versions (node_id, version, provider_id, provider_type, region, "
             "gpus, gpu_class, ram_gb, storage_tb, bandwidth_gbps, fingerprint, node_address, "
-            "capacity_units_ppm, required_stake_base_units, status, params_version) VALUES "
+            "capacity_units_ppm, required_stake_base_units, status, params_version, created_at) "
+            "VALUES "
             "(%(node_id)s, %(version)s, %(provider_id)s, %(provider_type)s, %(region)s, "
             "%(gpus)s, %(gpu_class)s, %(ram_gb)s, %(storage_tb)s, %(bandwidth_gbps)s, "
             "%(fingerprint)s, %(node_address)s, %(capacity_units_ppm)s, "
-            "%(required_stake_base_units)s, %(status)s, %(params_version)s)",
+            "%(required_stake_base_units)s, %(status)s, %(params_version)s, %(created_at)s)",
             v,
         )
         self.pg.execute(
             "INSERT INTO nodes (node_id, version, provider_id, provider_type, region, "
-            "node_address, fingerprint, capacity_units_ppm, status) VALUES (%(node_id)s, "
+            "node_address, fingerprint, capacity_units_ppm, status, updated_at) "
+            "VALUES (%(node_id)s, "
             "%(version)s, %(provider_id)s, %(provider_type)s, %(region)s, %(node_address)s, "
-            "%(fingerprint)s, %(capacity_units_ppm)s, %(status)s) "
+            "%(fingerprint)s, %(capacity_units_ppm)s, %(status)s, %(created_at)s) "
             "ON CONFLICT (node_id) DO UPDATE SET version = EXCLUDED.version, "
             "provider_type = EXCLUDED.provider_type, region = EXCLUDED.region, "
             "node_address = EXCLUDED.node_address, fingerprint = EXCLUDED.fingerprint, "
             "capacity_units_ppm = EXCLUDED.capacity_units_ppm, status = EXCLUDED.status, "
-            "updated_at = now()",
+            "updated_at = EXCLUDED.updated_at",
             v,
         )
 

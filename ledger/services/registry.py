@@ -64,12 +64,13 @@ def register_node(
     hardware: HardwareProfile,
     node_address: str,
     params: ParameterSet,
+    now: dt.datetime,
 ) -> NodeRow:
     """Register a new node, or return it unchanged if registered with the same profile."""
     return _write_node(
         conn, node_id=node_id, provider_id=provider_id, provider_type=provider_type,
         region=region, hardware=hardware, node_address=node_address, params=params,
-        mode="register",
+        mode="register", now=now,
     )  # fmt: skip
 
 
@@ -82,6 +83,7 @@ def update_node(
     hardware: HardwareProfile,
     node_address: str,
     params: ParameterSet,
+    now: dt.datetime,
 ) -> NodeRow:
     """Record a new version of an active node (new profile, region, type or key)."""
     current = RegistryRepository(conn).get_node(node_id)
@@ -90,7 +92,7 @@ def update_node(
     return _write_node(
         conn, node_id=node_id, provider_id=current.provider_id, provider_type=provider_type,
         region=region, hardware=hardware, node_address=node_address, params=params,
-        mode="update",
+        mode="update", now=now,
     )  # fmt: skip
 
 
@@ -105,6 +107,7 @@ def _write_node(
     node_address: str,
     params: ParameterSet,
     mode: str,
+    now: dt.datetime,
 ) -> NodeRow:
     if not isinstance(node_id, str) or not NODE_ID_RE.match(node_id):
         raise LedgerServiceError(
@@ -134,6 +137,7 @@ def _write_node(
         "required_stake_base_units": required_stake_base_units(provider_type, hardware, params),
         "status": "active",
         "params_version": params.version,
+        "created_at": now,
     }
     if current is not None:
         if current.status == "deregistered":
@@ -151,7 +155,7 @@ def _write_node(
             same = all(
                 latest[k] == version[k]
                 for k in version
-                if k not in ("required_stake_base_units", "params_version")
+                if k not in ("required_stake_base_units", "params_version", "created_at")
             )
             if same:
                 return current
@@ -170,7 +174,9 @@ def _write_node(
     return row
 
 
-def deregister_node(conn: Connection, *, node_id: str, params: ParameterSet) -> NodeRow:
+def deregister_node(
+    conn: Connection, *, node_id: str, params: ParameterSet, now: dt.datetime
+) -> NodeRow:
     """Deregister (a new version with status deregistered); its heartbeats are refused after."""
     repo = RegistryRepository(conn)
     current = repo.lock_node(node_id)
@@ -179,9 +185,11 @@ def deregister_node(conn: Connection, *, node_id: str, params: ParameterSet) -> 
     if current.status == "deregistered":
         return current
     latest = repo.node_history(node_id)[-1]
-    latest.pop("created_at")
     latest["required_stake_base_units"] = int(latest["required_stake_base_units"])
-    latest.update(version=current.version + 1, status="deregistered", params_version=params.version)
+    latest.update(
+        version=current.version + 1, status="deregistered", params_version=params.version,
+        created_at=now,
+    )  # fmt: skip
     repo.write_version(latest)
     row = repo.get_node(node_id)
     assert row is not None

@@ -12,6 +12,7 @@ from ledger.db.ledger_repo import LedgerRepository
 from ledger.domain import codes
 from ledger.domain.transfers import Transfer, TransferRequest
 from ledger.errors import LedgerServiceError
+from ledger.services.accounts import open_system_accounts
 from ledger.services.ledger import create_transfer
 
 BOND_ID_RE = re.compile(r"^[A-Za-z0-9:._-]{1,100}$")
@@ -24,10 +25,9 @@ def bond_stake(
     if not BOND_ID_RE.match(bond_id):
         raise LedgerServiceError("bond_id: 1-100 of [A-Za-z0-9:._-]", field="bond_id",
                                  code="invalid_bond_id", status_code=422)  # fmt: skip
-    repo = LedgerRepository(conn)
-    custody = repo.find_account("system", "onchain_custody", "SWARM")
-    bonded = repo.find_account(provider_id, "stake_bonded", "SWARM")
-    if custody is None or bonded is None:
+    custody = open_system_accounts(conn)["onchain_custody"]
+    bonded = LedgerRepository(conn).find_account(provider_id, "stake_bonded", "SWARM")
+    if bonded is None:
         raise LedgerServiceError(
             f"provider_id: {provider_id} has no stake account (register the provider first)",
             field="provider_id", code="provider_not_found", status_code=422,
@@ -35,7 +35,7 @@ def bond_stake(
     return create_transfer(
         conn,
         TransferRequest(
-            f"bond:{bond_id}", custody.id, bonded.id, amount_base_units, codes.STAKE_BOND,
+            f"bond:{bond_id}", custody, bonded.id, amount_base_units, codes.STAKE_BOND,
             metadata={"provider_id": provider_id},
         ),
         now=now,

@@ -7,9 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -17,6 +15,7 @@ from sqlalchemy import Engine, text
 
 from ledger.queue import TASK_SWEEP, enqueue
 from ledger.services import telemetry
+from tests.e2e.conftest import start_worker
 from tests.integration.fleet import make_fleet, now_ts
 from tests.integration.test_api import make_client, make_runtime
 
@@ -24,15 +23,6 @@ pytestmark = pytest.mark.integration
 BATCHES = 120
 NODES = 10
 WAIT_S = 90
-
-
-def start_worker(db_url: str, redis_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url}
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-P", "solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:
@@ -46,16 +36,6 @@ def counts(engine: Engine) -> tuple[int, int, int]:
             )
         ).one()
     return int(row[0]), int(row[1]), int(row[2])
-
-
-@pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-        p.wait(timeout=10)
 
 
 def test_kill_worker_and_flush_redis_loses_nothing(

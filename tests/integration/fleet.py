@@ -60,6 +60,7 @@ def make_fleet(
     types: tuple[str, ...] = ("gaming_pc",),
     params: ParameterSet = DEFAULT_PARAMS,
     region: str = "eu-west",
+    registered_at: dt.datetime | None = None,
 ) -> list[FleetNode]:
     """One provider with ``n`` nodes cycling through ``types``, registered for real."""
     tag = secrets.token_hex(4)
@@ -78,6 +79,7 @@ def make_fleet(
             registry.register_node(
                 conn, node_id=node.node_id, provider_id=provider, provider_type=ptype,
                 region=region, hardware=hw, node_address=node.address, params=params,
+                now=registered_at or dt.datetime.now(dt.UTC),
             )  # fmt: skip
             nodes.append(node)
     return nodes

@@ -106,7 +106,9 @@ def test_unknown_and_deregistered_nodes(client: TestClient, engine: Engine,
     a, b = make_fleet(engine, 2)
     ghost = FleetNode("ghost-node", a.key, a.provider_id, "gaming_pc")
     with transaction(engine) as conn:
-        registry.deregister_node(conn, node_id=b.node_id, params=runtime.params)
+        registry.deregister_node(
+            conn, node_id=b.node_id, params=runtime.params, now=dt.datetime.now(dt.UTC)
+        )
     body = post(client, [ghost.heartbeat(now_ts()), b.heartbeat(now_ts()), a.heartbeat(now_ts())])
     assert statuses(body) == [
         ("rejected", "unknown_node"),

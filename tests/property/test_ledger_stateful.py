@@ -25,6 +25,7 @@ from tests.integration.helpers import NOW
 
 pytestmark = pytest.mark.integration
 
+MAX = 2**256 - 1
 AMOUNTS = st.one_of(st.integers(1, 1_000), st.sampled_from([2**128, 2**255, 10**30]))
 
 
@@ -81,6 +82,13 @@ class Model:
             err = self.over_limit(c)
             if err:
                 return err
+            # No counter may pass 2^256-1 (debit side first, posted before pending).
+            for name, value in (
+                ("debits_posted", dr[1]), ("debits_pending", dr[0]),
+                ("credits_posted", cr[3]), ("credits_pending", cr[2]),
+            ):  # fmt: skip
+                if value > MAX:
+                    return f"overflows_{name}"
             new[tid] = t
         self.counters = c
         for tid, t in new.items():
