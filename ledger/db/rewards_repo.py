@@ -85,16 +85,19 @@ class RewardsRepository:
             "INSERT INTO reward_epochs (epoch, pool_base_units, distributed_base_units, "
             "undistributed_base_units, scale_ppm, scale, network, total_weight, node_count, "
             "eligible_nodes, params_version, params_hash, calculator_version, inputs_digest, "
-            "merkle_root, provenance_digest, leaf_count, closed_at) VALUES (%(epoch)s, "
+            "merkle_root, provenance_digest, leaf_count, receipt_fields, closed_at) "
+            "VALUES (%(epoch)s, "
             "%(pool)s, %(distributed)s, %(undistributed)s, %(scale_ppm)s, %(scale)s::jsonb, "
             "%(network)s::jsonb, %(total_weight)s, %(node_count)s, %(eligible_nodes)s, "
             "%(params_version)s, %(params_hash)s, %(calculator_version)s, %(inputs_digest)s, "
-            "%(root)s, %(provenance)s, %(leaf_count)s, %(closed_at)s)",
+            "%(root)s, %(provenance)s, %(leaf_count)s, %(receipt_fields)s::jsonb, %(closed_at)s)",
             values,
         )
 
-    def copy_receipts(self, epoch: int, receipts: Iterable[dict[str, Any]]) -> None:
-        """Receipts as (node_id, provider_id, amount, ideal, JSON) rows."""
+    def copy_receipts(
+        self, epoch: int, receipts: Iterable[tuple[str, str, int, int, list[Any]]]
+    ) -> None:
+        """Receipts as (node_id, provider_id, amount, ideal, values in field order) rows."""
         with (
             self.pg.cursor() as cur,
             cur.copy(
@@ -103,12 +106,9 @@ class RewardsRepository:
             ) as copy,
         ):
             chunk: list[str] = []
-            for r in receipts:
-                doc = copy_escape(orjson.dumps(r).decode())
-                chunk.append(
-                    f"{epoch}\t{r['node_id']}\t{r['provider_id']}\t{r['amount_base_units']}\t"
-                    f"{r['ideal_base_units']}\t{doc}\n"
-                )
+            for node_id, provider_id, amount, ideal, values in receipts:
+                doc = copy_escape(orjson.dumps(values).decode())
+                chunk.append(f"{epoch}\t{node_id}\t{provider_id}\t{amount}\t{ideal}\t{doc}\n")
                 if len(chunk) >= 2_000:
                     copy.write("".join(chunk))
                     chunk.clear()
@@ -136,12 +136,13 @@ class RewardsRepository:
                 copy.write("".join(chunk))
 
     def receipts(self, epoch: int) -> dict[str, tuple[int, dict[str, Any]]]:
+        """node_id -> (amount, receipt as a dict) for one epoch."""
         rows = self.pg.execute(
-            "SELECT node_id, amount_base_units::text, receipt FROM reward_receipts "
-            "WHERE epoch = %s",
+            "SELECT r.node_id, r.amount_base_units::text, r.receipt, e.receipt_fields "
+            "FROM reward_receipts r JOIN reward_epochs e USING (epoch) WHERE r.epoch = %s",
             (epoch,),
         ).fetchall()
-        return {r[0]: (int(r[1]), r[2]) for r in rows}
+        return {r[0]: (int(r[1]), dict(zip(r[3], r[2], strict=True))) for r in rows}
 
     def leaves(self, epoch: int) -> dict[str, tuple[int, int, bytes]]:
         rows = self.pg.execute(
@@ -153,10 +154,12 @@ class RewardsRepository:
 
     def node_receipts(self, node_id: str, limit: int) -> list[dict[str, Any]]:
         rows = self.pg.execute(
-            "SELECT receipt FROM reward_receipts WHERE node_id = %s ORDER BY epoch DESC LIMIT %s",
+            "SELECT r.receipt, e.receipt_fields FROM reward_receipts r "
+            "JOIN reward_epochs e USING (epoch) WHERE r.node_id = %s "
+            "ORDER BY r.epoch DESC LIMIT %s",
             (node_id, limit),
         ).fetchall()
-        return [r[0] for r in rows]
+        return [dict(zip(r[1], r[0], strict=True)) for r in rows]
 
     def provider_leaf(self, provider_id: str) -> tuple[int, int, int, bytes] | None:
         row = self.pg.execute(

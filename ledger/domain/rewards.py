@@ -976,61 +976,47 @@ class _Draft(NamedTuple):
 # Provenance
 
 
-def _rollup_plain(r: NodeEpochRollup) -> dict[str, object]:
-    return {
-        "node_id": r.node_id,
-        "epoch": r.epoch,
-        "heartbeats_expected": r.heartbeats_expected,
-        "heartbeats_received": r.heartbeats_received,
-        "heartbeats_up": r.heartbeats_up,
-        "heartbeats_excused": r.heartbeats_excused,
-        "latency_p50_ms": r.latency_p50_ms,
-        "jobs_ok": r.jobs_ok,
-        "jobs_failed": r.jobs_failed,
-        "gpu_util_ppm_sum": r.gpu_util_ppm_sum,
-        "bandwidth_mbps_sum": r.bandwidth_mbps_sum,
-        "rating_sum": r.rating_sum,
-        "rating_count": r.rating_count,
-        # JSON object keys must be strings; a sorted list of pairs keeps the ints as ints.
-        "latency_histogram": sorted([ms, count] for ms, count in r.latency_histogram.items()),
-    }
-
-
 def inputs_digest(nodes: Sequence[NodeRewardInput], network: NetworkConditions) -> str:
-    """Return the SHA-256 hex of the canonical JSON of an epoch's inputs.
+    """Return the SHA-256 hex of an epoch's inputs in canonical form.
 
-    The JSON holds the network conditions and every node with its full rollup, nodes sorted by
-    node id, keys sorted, no whitespace, ASCII; so the digest does not depend on input order and
-    equal inputs give equal digests. Stored with the epoch next to :data:`CALCULATOR_VERSION`
-    and the parameter hash, it identifies exactly what a result was computed from.
+    The hashed text is a header line, the network conditions as canonical JSON (sorted keys,
+    no whitespace, ASCII), then one line per node sorted by node id::
+
+        node_id|provider_id|provider_type|region|capacity_units_ppm|commitment_tier|
+        standing_ppm|jailed|tombstoned|under_staked|epoch|expected|received|up|excused|
+        latency_p50_ms|jobs_ok|jobs_failed|gpu_util_ppm_sum|bandwidth_mbps_sum|rating_sum|
+        rating_count|ms:count,ms:count,...
+
+    (booleans 0/1, absent latency empty, histogram sorted by ms). Ids, types and regions cannot
+    contain ``|``, so the lines are unambiguous. Order-independent; any changed input changes
+    it. Streamed line by line: 100,000 nodes hash in a fraction of a second.
     """
-    document = {
-        "format": _INPUTS_FORMAT,
-        "network": {
-            "utilization_ppm": network.utilization_ppm,
-            "active_nodes": network.active_nodes,
-            "reference_price": network.reference_price,
-            "current_price": network.current_price,
-            "resource_demand_supply_ppm": dict(network.resource_demand_supply_ppm),
-        },
-        "nodes": [
-            {
-                "node_id": n.node_id,
-                "provider_id": n.provider_id,
-                "provider_type": n.provider_type,
-                "region": n.region,
-                "capacity_units_ppm": n.capacity_units_ppm,
-                "commitment_tier": n.commitment_tier,
-                "standing_ppm": n.standing_ppm,
-                "jailed": n.jailed,
-                "tombstoned": n.tombstoned,
-                "under_staked": n.under_staked,
-                "rollup": _rollup_plain(n.rollup),
-            }
-            for n in sorted(nodes, key=_node_id_key)
-        ],
+    h = hashlib.sha256()
+    net = {
+        "utilization_ppm": network.utilization_ppm,
+        "active_nodes": network.active_nodes,
+        "reference_price": network.reference_price,
+        "current_price": network.current_price,
+        "resource_demand_supply_ppm": dict(network.resource_demand_supply_ppm),
     }
-    text = json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    h.update(f"{_INPUTS_FORMAT}\n".encode("ascii"))
+    h.update(json.dumps(net, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode())
+    h.update(b"\n")
+    lines = []
+    for n in sorted(nodes, key=_node_id_key):
+        r = n.rollup
+        hist = ",".join(f"{ms}:{c}" for ms, c in sorted(r.latency_histogram.items()))
+        p50 = "" if r.latency_p50_ms is None else r.latency_p50_ms
+        lines.append(
+            f"{n.node_id}|{n.provider_id}|{n.provider_type}|{n.region}|{n.capacity_units_ppm}|"
+            f"{n.commitment_tier}|{n.standing_ppm}|{n.jailed:d}|{n.tombstoned:d}|"
+            f"{n.under_staked:d}|{r.epoch}|{r.heartbeats_expected}|{r.heartbeats_received}|"
+            f"{r.heartbeats_up}|{r.heartbeats_excused}|{p50}|{r.jobs_ok}|{r.jobs_failed}|"
+            f"{r.gpu_util_ppm_sum}|{r.bandwidth_mbps_sum}|{r.rating_sum}|{r.rating_count}|"
+            f"{hist}\n"
+        )
+        if len(lines) >= 4096:
+            h.update("".join(lines).encode())
+            lines.clear()
+    h.update("".join(lines).encode())
+    return h.hexdigest()

@@ -27,6 +27,7 @@ from ledger.domain.rewards import (
     EpochRewards,
     NetworkConditions,
     NodeRewardInput,
+    RewardReceipt,
     compute_epoch,
     inputs_digest,
 )
@@ -159,7 +160,13 @@ def close_epoch(
         )
     else:
         root = bytes(32)
-    repo.copy_receipts(epoch, (r.to_dict() for r in result.receipts))
+    repo.copy_receipts(
+        epoch,
+        (
+            (r.node_id, r.provider_id, r.amount_base_units, r.ideal_base_units, receipt_values(r))
+            for r in result.receipts
+        ),
+    )
     repo.insert_epoch(
         {
             "epoch": epoch,
@@ -179,12 +186,28 @@ def close_epoch(
             "root": root,
             "provenance": provenance_digest(root, digest, result.params_hash, CALCULATOR_VERSION),
             "leaf_count": len(leaves),
+            "receipt_fields": orjson.dumps(list(RewardReceipt._fields)).decode(),
             "closed_at": now,
         }
     )
     row = repo.get_epoch(epoch)
     assert row is not None
     return CloseResult(row, closed_now=True, rewards=result)
+
+
+#: Receipt fields beyond 64 bits: JSON strings, so no client parses them into a float.
+BIG_RECEIPT_FIELDS = ("weight", "ideal_weight", "amount_base_units", "ideal_base_units")
+
+
+_BIG_INDEXES = tuple(RewardReceipt._fields.index(f) for f in BIG_RECEIPT_FIELDS)
+
+
+def receipt_values(r: RewardReceipt) -> list[Any]:
+    """A receipt's values in ``RewardReceipt._fields`` order, big integers as strings."""
+    values = list(r)
+    for i in _BIG_INDEXES:
+        values[i] = str(values[i])
+    return values
 
 
 def _plain(obj: Any) -> dict[str, Any]:

@@ -310,10 +310,12 @@ def lost_batches(
 
 def _maintenance_slots(epoch: int, params: ParameterSet, windows: Iterable[tuple[int, int]]) -> int:
     """Expected heartbeat slots of the epoch that fall inside declared windows."""
+    wins = list(windows)
+    if not wins:
+        return 0
     interval = params.telemetry.heartbeat_interval_s
     start = epoch * params.epoch.epoch_length_s
     expected = params.epoch.epoch_length_s // interval
-    wins = list(windows)
     return sum(1 for k in range(expected) if _in_windows(start + k * interval, wins))
 
 

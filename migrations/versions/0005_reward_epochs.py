@@ -36,6 +36,7 @@ def upgrade() -> None:
             merkle_root bytea NOT NULL,            -- over (provider, cumulative earnings)
             provenance_digest text NOT NULL,       -- sha256(root, inputs, params hash, calculator)
             leaf_count integer NOT NULL,
+            receipt_fields jsonb NOT NULL,         -- names of the values in reward_receipts
             closed_at timestamptz NOT NULL
         );
         COMMENT ON TABLE reward_epochs IS 'One row per closed epoch; never updated';
@@ -46,7 +47,10 @@ def upgrade() -> None:
             provider_id text NOT NULL,
             amount_base_units numeric(78, 0) NOT NULL,
             ideal_base_units numeric(78, 0) NOT NULL,
-            receipt jsonb NOT NULL,                -- every input, score and multiplier
+            -- Every input, score and multiplier: a JSON array in the order of the epoch's
+            -- receipt_fields (json, not jsonb: 100k receipts are written per close and only
+            -- ever read whole; names once per epoch instead of in every row).
+            receipt json NOT NULL,
             PRIMARY KEY (epoch, node_id)
         );
         CREATE INDEX ix_reward_receipts_node ON reward_receipts (node_id, epoch);
