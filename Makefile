@@ -33,6 +33,8 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ledger_bench.py
+	$(BIN)/python bench/telemetry_bench.py
+	$(BIN)/python bench/epoch_bench.py
 
 lock:
 	rm -rf /tmp/swarm-lock-venv && $(PYTHON) -m venv /tmp/swarm-lock-venv
