@@ -32,9 +32,9 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
 
 bench: $(STAMP)
-	$(BIN)/python bench/ledger_bench.py
-	$(BIN)/python bench/telemetry_bench.py
-	$(BIN)/python bench/epoch_bench.py
+	$(BIN)/python -m bench.ledger_bench
+	$(BIN)/python -m bench.telemetry_bench
+	$(BIN)/python -m bench.epoch_bench
 
 lock:
 	rm -rf /tmp/swarm-lock-venv && $(PYTHON) -m venv /tmp/swarm-lock-venv

@@ -1,7 +1,7 @@
 """Epoch-close benchmark: one epoch of N nodes closed from rollups, against its irreducible
 parts measured in the same run.
 
-    .venv/bin/python bench/epoch_bench.py [--nodes 100000] [--per-provider 10] [--million]
+    .venv/bin/python -m bench.epoch_bench [--nodes 100000] [--per-provider 10] [--million]
 
 Set-up (not timed): a fresh database (DATABASE_URL or the embedded PostgreSQL) with N nodes of
 all nine types, N / per-provider providers with enough bonded stake, and one epoch of rollups.
@@ -17,49 +17,29 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import os
 import random
 import resource
-import secrets
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import psycopg
 
+from bench.common import fresh_db, server_url
 from ledger.db.engine import make_engine, transaction
 from ledger.db.ledger_repo import TRANSFER_COLUMNS
-from ledger.db.migrate import upgrade
 from ledger.domain.chain import GENESIS_HASH, canonical_row, chain_hash
 from ledger.domain.merkle import build_tree
 from ledger.domain.params import DEFAULT_PARAMS as P
 from ledger.domain.rewards import NetworkConditions, NodeRewardInput, compute_epoch
 from ledger.domain.telemetry import NodeEpochRollup
 from ledger.domain.transfers import TransferRequest
-from ledger.embedded import libpq_url, normalize_pg_url, start_embedded_postgres, with_database
+from ledger.embedded import libpq_url
 from ledger.services import epochs
 from ledger.services.accounts import open_system_accounts
 from ledger.services.ledger import create_transfers
 
 HW = {"individual": (1, "rtx4090", 64, 4, 1), "datacenter": (128, "h100", 2048, 500, 100),
       "edge": (16, "l40s", 512, 40, 40)}  # fmt: skip
-
-
-def server() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return normalize_pg_url(url)
-    return start_embedded_postgres(Path(tempfile.mkdtemp(prefix="swarm-ebench-")))
-
-
-def fresh_db(srv: str) -> str:
-    name = f"swarm_ebench_{secrets.token_hex(4)}"
-    with psycopg.connect(libpq_url(with_database(srv, "postgres")), autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(srv, name)
-    upgrade(url)
-    return url
 
 
 def setup(url: str, n: int, per_provider: int, epoch: int) -> None:
@@ -79,8 +59,8 @@ def setup(url: str, n: int, per_provider: int, epoch: int) -> None:
             cur.copy(
                 "COPY node_versions (node_id, version, provider_id, provider_type, region, gpus, "
                 "gpu_class, ram_gb, storage_tb, bandwidth_gbps, fingerprint, node_address, "
-                "capacity_units_ppm, required_stake_base_units, status, params_version, created_at) "
-                "FROM STDIN"
+                "capacity_units_ppm, required_stake_base_units, status, params_version, "
+                "created_at) FROM STDIN"
             ) as cp,
         ):
             for i in range(n):
@@ -147,8 +127,9 @@ def copy_baseline(url: str, rows: int) -> float:
     for i in range(1, rows + 1):
         h = chain_hash(prev, canonical_row(i, f"r{i}", "posted", 1, 2, "SWARM", 10**21 + i, 100,
                                            1, None, None, "{}", 0))  # fmt: skip
-        lines.append(f"{10**9 + i}\tr{i}\tposted\t1\t2\tSWARM\t{10**21 + i}\t100\t1\t\\N\t\\N\t{{}}"
-                     f"\t2026-01-01T00:00:00+00:00\t\\\\x{prev.hex()}\t\\\\x{h.hex()}\n")  # fmt: skip
+        lines.append(f"{10**9 + i}\tr{i}\tposted\t1\t2\tSWARM\t{10**21 + i}\t100\t1\t\\N\t"
+                     f"\\N\t{{}}\t2026-01-01T00:00:00+00:00\t\\\\x{prev.hex()}\t"
+                     f"\\\\x{h.hex()}\n")  # fmt: skip
         prev = h
     data = "".join(lines)
     with psycopg.connect(libpq_url(url)) as c:
@@ -184,7 +165,7 @@ def main() -> None:
     ap.add_argument("--per-provider", type=int, default=10)
     ap.add_argument("--million", action="store_true")
     args = ap.parse_args()
-    srv = server()
+    srv = server_url()
     url = fresh_db(srv)
     epoch = 493_000  # an hourly epoch in 2026
     setup(url, args.nodes, args.per_provider, epoch)

@@ -1,6 +1,6 @@
 """Ledger benchmark: the service against raw SQL doing the same writes, in the same run.
 
-    .venv/bin/python bench/ledger_bench.py [--singles 3000] [--batch 100000]
+    .venv/bin/python -m bench.ledger_bench [--singles 3000] [--batch 100000]
 
 Uses DATABASE_URL when set, else the embedded PostgreSQL. Each measurement runs in a fresh,
 migrated database. Prints rates and the ratio service / raw (the machine is noisy: compare
@@ -12,51 +12,22 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import secrets
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import psycopg
 
+from bench.common import drop_db, fresh_db, server_url
 from ledger.db.engine import make_engine, transaction
 from ledger.db.ledger_repo import TRANSFER_COLUMNS
-from ledger.db.migrate import upgrade
 from ledger.domain.chain import GENESIS_HASH, canonical_row, chain_hash
 from ledger.domain.transfers import TransferRequest
 from ledger.embedded import (
     libpq_url,
-    normalize_pg_url,
-    start_embedded_postgres,
-    with_database,
 )
 from ledger.services.ledger import create_transfer, create_transfers
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
-
-
-def server_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return normalize_pg_url(url)
-    return start_embedded_postgres(Path(tempfile.mkdtemp(prefix="swarm-bench-")))
-
-
-def fresh_db(server: str) -> str:
-    name = f"swarm_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(libpq_url(with_database(server, "postgres")), autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(server, name)
-    upgrade(url)
-    return url
-
-
-def drop_db(server: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    with psycopg.connect(libpq_url(with_database(server, "postgres")), autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def open_accounts(url: str, n: int) -> tuple[int, list[int]]:

@@ -1,7 +1,7 @@
 """Telemetry benchmark: signed heartbeats over HTTP until rolled up, against signature
 verification alone over the same heartbeats on the same cores, in the same run.
 
-    .venv/bin/python bench/telemetry_bench.py [--nodes 10000] [--ticks 3] [--api-workers 2]
+    .venv/bin/python -m bench.telemetry_bench [--nodes 10000] [--ticks 3] [--api-workers 2]
 
 Starts the API (`swarm-ledger api --workers N`) and one Celery worker as separate processes on
 a fresh database (DATABASE_URL or the embedded PostgreSQL; REDIS_URL or the embedded Valkey),
@@ -19,7 +19,6 @@ import datetime as dt
 import hashlib
 import multiprocessing as mp
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -31,16 +30,13 @@ import httpx
 import orjson
 import psycopg
 
-from ledger.db.migrate import upgrade
+from bench.common import fresh_db, server_url
 from ledger.domain.params import DEFAULT_PARAMS
 from ledger.domain.registry import HardwareProfile, capacity_units_ppm
 from ledger.domain.signing import heartbeat_message, recover
 from ledger.embedded import (
     libpq_url,
-    normalize_pg_url,
-    start_embedded_postgres,
     start_embedded_valkey,
-    with_database,
 )
 from ledger.simulator import HARDWARE, make_fleet, tick
 
@@ -50,21 +46,8 @@ CLIENT_THREADS = 4
 
 
 def servers(tmp: Path) -> tuple[str, str]:
-    db = os.environ.get("DATABASE_URL")
     rd = os.environ.get("REDIS_URL")
-    return (
-        normalize_pg_url(db) if db else start_embedded_postgres(tmp),
-        rd or start_embedded_valkey(tmp),
-    )
-
-
-def fresh_db(server: str) -> str:
-    name = f"swarm_tbench_{secrets.token_hex(4)}"
-    with psycopg.connect(libpq_url(with_database(server, "postgres")), autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(server, name)
-    upgrade(url)
-    return url
+    return server_url(tmp), rd or start_embedded_valkey(tmp)
 
 
 def register_bulk(url: str, fleet: list[Any]) -> None:

@@ -93,6 +93,19 @@ def copy_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
+def copy_text(pg: Any, statement: str, lines: Iterable[str], chunk_rows: int = 2_000) -> None:
+    """Stream COPY text lines in chunks (PostgreSQL ingests one while Python builds the next)."""
+    with pg.cursor() as cur, cur.copy(statement) as copy:
+        buf: list[str] = []
+        for line in lines:
+            buf.append(line)
+            if len(buf) >= chunk_rows:
+                copy.write("".join(buf))
+                buf.clear()
+        if buf:
+            copy.write("".join(buf))
+
+
 def int_array(values: Iterable[int]) -> str:
     """A PostgreSQL array literal of integers: far cheaper to send than a list adapted per item."""
     return "{" + ",".join(map(str, values)) + "}"

@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import Connection
 
 from ledger.db.engine import driver
-from ledger.db.ledger_repo import copy_escape
+from ledger.db.ledger_repo import copy_escape, copy_text
 from ledger.domain import codes
 
 #: Advisory-lock namespace of epoch closing ("SWRD").
@@ -98,42 +98,28 @@ class RewardsRepository:
         self, epoch: int, receipts: Iterable[tuple[str, str, int, int, list[Any]]]
     ) -> None:
         """Receipts as (node_id, provider_id, amount, ideal, values in field order) rows."""
-        with (
-            self.pg.cursor() as cur,
-            cur.copy(
-                "COPY reward_receipts (epoch, node_id, provider_id, amount_base_units, "
-                "ideal_base_units, receipt) FROM STDIN"
-            ) as copy,
-        ):
-            chunk: list[str] = []
-            for node_id, provider_id, amount, ideal, values in receipts:
-                doc = copy_escape(orjson.dumps(values).decode())
-                chunk.append(f"{epoch}\t{node_id}\t{provider_id}\t{amount}\t{ideal}\t{doc}\n")
-                if len(chunk) >= 2_000:
-                    copy.write("".join(chunk))
-                    chunk.clear()
-            if chunk:
-                copy.write("".join(chunk))
+        copy_text(
+            self.pg,
+            "COPY reward_receipts (epoch, node_id, provider_id, amount_base_units, "
+            "ideal_base_units, receipt) FROM STDIN",
+            (
+                f"{epoch}\t{node_id}\t{provider_id}\t{amount}\t{ideal}\t"
+                f"{copy_escape(orjson.dumps(values).decode())}\n"
+                for node_id, provider_id, amount, ideal, values in receipts
+            ),
+        )
 
     def copy_leaves(self, epoch: int, leaves: Iterable[tuple[str, int, int, int, bytes]]) -> None:
         """(provider_id, epoch amount, cumulative, leaf index, proof bytes) rows."""
-        with (
-            self.pg.cursor() as cur,
-            cur.copy(
-                "COPY reward_leaves (epoch, provider_id, epoch_amount_base_units, "
-                "cumulative_base_units, leaf_index, proof) FROM STDIN"
-            ) as copy,
-        ):
-            chunk: list[str] = []
-            for provider, amount, cumulative, index, proof in leaves:
-                chunk.append(
-                    f"{epoch}\t{provider}\t{amount}\t{cumulative}\t{index}\t\\\\x{proof.hex()}\n"
-                )
-                if len(chunk) >= 5_000:
-                    copy.write("".join(chunk))
-                    chunk.clear()
-            if chunk:
-                copy.write("".join(chunk))
+        copy_text(
+            self.pg,
+            "COPY reward_leaves (epoch, provider_id, epoch_amount_base_units, "
+            "cumulative_base_units, leaf_index, proof) FROM STDIN",
+            (
+                f"{epoch}\t{provider}\t{amount}\t{cumulative}\t{index}\t\\\\x{proof.hex()}\n"
+                for provider, amount, cumulative, index, proof in leaves
+            ),
+        )
 
     def receipts(self, epoch: int) -> dict[str, tuple[int, dict[str, Any]]]:
         """node_id -> (amount, receipt as a dict) for one epoch."""

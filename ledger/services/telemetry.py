@@ -319,6 +319,19 @@ def _maintenance_slots(epoch: int, params: ParameterSet, windows: Iterable[tuple
     return sum(1 for k in range(expected) if _in_windows(start + k * interval, wins))
 
 
+def _epoch_windows(
+    conn: Connection, epoch: int, params: ParameterSet, node_ids: Sequence[str]
+) -> dict[str, list[tuple[int, int]]]:
+    """Declared maintenance windows overlapping the epoch, per node."""
+    start = epoch * params.epoch.epoch_length_s
+    windows: dict[str, list[tuple[int, int]]] = {}
+    for node_id, s, e in RegistryRepository(conn).maintenance_between(
+        list(node_ids), start, start + params.epoch.epoch_length_s
+    ):
+        windows.setdefault(node_id, []).append((s, e))
+    return windows
+
+
 def epoch_rollups(
     conn: Connection, epoch: int, params: ParameterSet, node_ids: Sequence[str]
 ) -> dict[str, NodeEpochRollup]:
@@ -327,12 +340,7 @@ def epoch_rollups(
     rows = repo.epoch_rollup_rows(epoch)
     hists = repo.epoch_latency(epoch)
     expected = params.epoch.epoch_length_s // params.telemetry.heartbeat_interval_s
-    start = epoch * params.epoch.epoch_length_s
-    windows: dict[str, list[tuple[int, int]]] = {}
-    for node_id, s, e in RegistryRepository(conn).maintenance_between(
-        list(node_ids), start, start + params.epoch.epoch_length_s
-    ):
-        windows.setdefault(node_id, []).append((s, e))
+    windows = _epoch_windows(conn, epoch, params, node_ids)
     out = {}
     for node_id in node_ids:
         r = rows.get(node_id, dict.fromkeys(("received", "up", "received_in_maintenance", "jobs_ok",
@@ -369,12 +377,7 @@ def epoch_rollups_from_raw(
     for b in beats:
         by_node.setdefault(b.node_id, []).append(b)
     expected = params.epoch.epoch_length_s // params.telemetry.heartbeat_interval_s
-    start = epoch * params.epoch.epoch_length_s
-    windows: dict[str, list[tuple[int, int]]] = {}
-    for node_id, s, e in RegistryRepository(conn).maintenance_between(
-        list(node_ids), start, start + params.epoch.epoch_length_s
-    ):
-        windows.setdefault(node_id, []).append((s, e))
+    windows = _epoch_windows(conn, epoch, params, node_ids)
     out = {}
     for node_id in node_ids:
         mine = by_node.get(node_id, [])
