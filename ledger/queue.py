@@ -23,6 +23,11 @@ TASK_ROLLUP_BATCH = "telemetry.rollup_batch"
 TASK_SWEEP = "telemetry.sweep"
 TASK_CLOSE_EPOCH = "rewards.close_epoch"
 TASK_CLOSE_DUE = "rewards.close_due_epochs"
+TASK_EXPIRE_PENDING = "ledger.expire_pending"
+TASK_AUDIT = "ledger.audit"
+#: How often timed-out pending transfers are voided, and how often the full audit runs.
+EXPIRE_INTERVAL_S = 60.0
+AUDIT_INTERVAL_S = 3600.0
 #: How often beat looks for settled epochs to close.
 CLOSE_CHECK_INTERVAL_S = 15.0
 
@@ -45,6 +50,8 @@ def make_celery(broker_url: str) -> Celery:
         beat_schedule={
             "telemetry-sweep": {"task": TASK_SWEEP, "schedule": SWEEP_INTERVAL_S},
             "rewards-close-due": {"task": TASK_CLOSE_DUE, "schedule": CLOSE_CHECK_INTERVAL_S},
+            "ledger-expire-pending": {"task": TASK_EXPIRE_PENDING, "schedule": EXPIRE_INTERVAL_S},
+            "ledger-audit": {"task": TASK_AUDIT, "schedule": AUDIT_INTERVAL_S},
         },
         timezone="UTC",
     )

@@ -12,9 +12,18 @@ import logging
 from sqlalchemy.exc import OperationalError
 
 from ledger.db.engine import transaction
-from ledger.queue import TASK_CLOSE_DUE, TASK_CLOSE_EPOCH, TASK_ROLLUP_BATCH, TASK_SWEEP
+from ledger.queue import (
+    TASK_AUDIT,
+    TASK_CLOSE_DUE,
+    TASK_CLOSE_EPOCH,
+    TASK_EXPIRE_PENDING,
+    TASK_ROLLUP_BATCH,
+    TASK_SWEEP,
+)
 from ledger.runtime import get_runtime
 from ledger.services import epochs, telemetry
+from ledger.services.ledger import expire_pending
+from ledger.services.verify import verify_ledger
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -84,3 +93,29 @@ def close_due_epochs() -> list[int]:
     for epoch in due:
         close_epoch.delay(epoch)
     return due
+
+
+@app.task(name=TASK_EXPIRE_PENDING, acks_late=True)
+def expire_pending_transfers() -> int:
+    """Void pending transfers whose timeout passed (deterministic void ids: runs may overlap)."""
+    with transaction(get_runtime().engine) as conn:
+        return expire_pending(conn, now=_now())
+
+
+#: The audit replays the whole chain: give it room.
+AUDIT_TIME_LIMIT_S = 3000
+
+
+@app.task(name=TASK_AUDIT, soft_time_limit=AUDIT_TIME_LIMIT_S - 60, time_limit=AUDIT_TIME_LIMIT_S)
+def audit() -> dict[str, object]:
+    """The periodic audit: the hash chain and every ledger invariant (as `swarm-ledger verify`).
+    A broken invariant is logged at ERROR with the first broken row, for alerting."""
+    from sqlalchemy import text
+
+    with get_runtime().engine.connect() as conn:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        report = verify_ledger(conn)
+    if not report.ok:
+        log.error("ledger audit FAILED: %s", "; ".join(str(v) for v in report.violations[:5]))
+    return {"ok": report.ok, "transfers": report.transfers,
+            "violations": [str(v) for v in report.violations[:20]]}  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sqlalchemy import Connection
 
 from ledger.db.engine import driver
 from ledger.db.ledger_repo import AccountRow, LedgerRepository
+from ledger.domain import codes
 from ledger.domain.transfers import (
     REFERENCING_KINDS,
     NormalBalance,
@@ -32,8 +34,6 @@ from ledger.errors import Conflict, LedgerServiceError, NotFound, Unprocessable
 OPTIMISTIC_BATCH = 1_000
 #: Most pending transfers voided by one expiry sweep.
 EXPIRY_SWEEP_LIMIT = 10_000
-#: Transfer code of the void rows the expiry sweep writes.
-CODE_EXPIRED = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +205,15 @@ def create_transfer(conn: Connection, request: TransferRequest, *, now: dt.datet
     return create_transfers(conn, [request], now=now).transfers[0]
 
 
+def expiry_id(pending_id: str) -> str:
+    """Deterministic id of the void an expiry writes (hashed when the id would be too long:
+    truncating could make two pending transfers share one void)."""
+    candidate = f"expire:{pending_id}"
+    if len(candidate) <= 128:
+        return candidate
+    return "expire:sha256:" + hashlib.sha256(pending_id.encode()).hexdigest()
+
+
 def expire_pending(conn: Connection, *, now: dt.datetime, limit: int = EXPIRY_SWEEP_LIMIT) -> int:
     """Void pending transfers whose timeout passed; returns how many were voided.
 
@@ -216,11 +225,11 @@ def expire_pending(conn: Connection, *, now: dt.datetime, limit: int = EXPIRY_SW
         return 0
     reqs = [
         TransferRequest(
-            id=f"expire:{pid}"[:128],
+            id=expiry_id(pid),
             debit_account_id=None,
             credit_account_id=None,
             amount=None,
-            code=CODE_EXPIRED,
+            code=codes.EXPIRED_PENDING,
             kind=TransferKind.VOID_PENDING,
             ref_id=pid,
             metadata={"reason": "timeout"},
