@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from ledger.db.engine import transaction
-from ledger.db.redis_store import read_counters
+from ledger.db.redis_store import NODE_RATE_WINDOW_S, read_counters
 from ledger.runtime import Runtime
 from ledger.services import registry, telemetry
 from ledger.services.telemetry import MAX_BATCH
@@ -169,6 +170,9 @@ def test_seq_far_behind_is_rejected(client: TestClient, engine: Engine, runtime:
 
 def test_per_node_rate_limit(client: TestClient, engine: Engine, runtime: Runtime) -> None:
     a, b = make_fleet(engine, 2)
+    # The limit is a fixed 60 s window: don't straddle a window boundary.
+    while now_ts() % NODE_RATE_WINDOW_S > NODE_RATE_WINDOW_S - 3:
+        time.sleep(0.2)
     r = client.post("/v1/telemetry", json={"heartbeats": [a.heartbeat(now_ts()) for _ in range(12)]
                                            + [b.heartbeat(now_ts())]})  # fmt: skip
     body = r.json()
