@@ -20,6 +20,7 @@ from ledger.db.ledger_repo import LedgerRepository
 from ledger.db.rewards_repo import EpochRow, RewardsRepository
 from ledger.db.telemetry_repo import TelemetryRepository
 from ledger.domain import codes
+from ledger.domain import slashing as sl
 from ledger.domain.merkle import build_tree
 from ledger.domain.params import ParameterSet
 from ledger.domain.rewards import (
@@ -37,6 +38,7 @@ from ledger.errors import Conflict
 from ledger.services import telemetry
 from ledger.services.accounts import open_system_accounts
 from ledger.services.ledger import create_transfers
+from ledger.services.standing import standings_as_of
 
 #: Most telemetry batches an epoch close rolls up itself before computing.
 CATCH_UP_BATCHES = 100_000
@@ -86,6 +88,8 @@ def gather_inputs(
     if rollups is None:
         rollups = telemetry.epoch_rollups(conn, epoch, params, ids)
     bonded = repo.bonded_stake_as_of(as_of)
+    standing = standings_as_of(conn, epoch, params, ids)
+    good = sl.new_standing("-")
     required: dict[str, int] = {}
     for n in nodes:
         required[n[1]] = required.get(n[1], 0) + n[5]
@@ -93,13 +97,15 @@ def gather_inputs(
     util_sum = util_n = active = 0
     for node_id, provider_id, ptype, region, capacity_ppm, _ in nodes:
         r = rollups[node_id]
+        st = standing.get(node_id, good)
         # Capacity that was on duty: declared maintenance is not downtime, but earns nothing.
         capacity = capacity_ppm * r.availability_ppm // 1_000_000
         inputs.append(
             NodeRewardInput(
                 node_id=node_id, provider_id=provider_id, provider_type=ptype, region=region,
                 capacity_units_ppm=capacity, commitment_tier=DEFAULT_COMMITMENT_TIER,
-                standing_ppm=1_000_000, jailed=False, tombstoned=False,
+                standing_ppm=st.standing_ppm, jailed=st.status == sl.STATUS_JAILED,
+                tombstoned=st.status == sl.STATUS_TOMBSTONED,
                 under_staked=bonded.get(provider_id, 0) < required[provider_id], rollup=r,
             )
         )  # fmt: skip
