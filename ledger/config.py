@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SWARM_OPERATOR_TOKEN"),
         description="Bearer token for registry writes. Unset: registry writes are refused.",
     )
+    governors: str = Field(
+        default="gov-1,gov-2,gov-3",
+        validation_alias=AliasChoices("SWARM_GOVERNORS"),
+        description="Comma-separated governor names whose votes count on appeals.",
+    )
     params_profile: str = Field(
         default="default",
         validation_alias=AliasChoices("SWARM_PARAMS"),

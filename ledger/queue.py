@@ -24,6 +24,10 @@ TASK_SWEEP = "telemetry.sweep"
 TASK_CLOSE_EPOCH = "rewards.close_epoch"
 TASK_CLOSE_DUE = "rewards.close_due_epochs"
 TASK_EXPIRE_PENDING = "ledger.expire_pending"
+TASK_EVALUATE_EPOCH = "slashing.evaluate_epoch"
+TASK_EXECUTE_SLASHES = "slashing.execute_due"
+#: How often slashes whose appeal window ended are executed.
+EXECUTE_INTERVAL_S = 60.0
 TASK_AUDIT = "ledger.audit"
 #: How often timed-out pending transfers are voided, and how often the full audit runs.
 EXPIRE_INTERVAL_S = 60.0
@@ -52,6 +56,7 @@ def make_celery(broker_url: str) -> Celery:
             "rewards-close-due": {"task": TASK_CLOSE_DUE, "schedule": CLOSE_CHECK_INTERVAL_S},
             "ledger-expire-pending": {"task": TASK_EXPIRE_PENDING, "schedule": EXPIRE_INTERVAL_S},
             "ledger-audit": {"task": TASK_AUDIT, "schedule": AUDIT_INTERVAL_S},
+            "slashing-execute-due": {"task": TASK_EXECUTE_SLASHES, "schedule": EXECUTE_INTERVAL_S},
         },
         timezone="UTC",
     )

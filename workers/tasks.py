@@ -16,12 +16,14 @@ from ledger.queue import (
     TASK_AUDIT,
     TASK_CLOSE_DUE,
     TASK_CLOSE_EPOCH,
+    TASK_EVALUATE_EPOCH,
+    TASK_EXECUTE_SLASHES,
     TASK_EXPIRE_PENDING,
     TASK_ROLLUP_BATCH,
     TASK_SWEEP,
 )
 from ledger.runtime import get_runtime
-from ledger.services import epochs, telemetry
+from ledger.services import epochs, slashing, telemetry
 from ledger.services.ledger import expire_pending
 from ledger.services.verify import verify_ledger
 from workers.celery_app import app
@@ -81,6 +83,8 @@ def close_epoch(epoch: int) -> dict[str, object]:
     rt = get_runtime()
     with transaction(rt.engine) as conn:
         res = epochs.close_epoch(conn, epoch, now=_now(), params=rt.params)
+    # Committed: now judge the epoch (its penalties shape the standing of later epochs).
+    evaluate_epoch.delay(epoch)
     return {"epoch": epoch, "closed_now": res.closed_now, "root": res.epoch.merkle_root.hex()}
 
 
@@ -119,3 +123,20 @@ def audit() -> dict[str, object]:
         log.error("ledger audit FAILED: %s", "; ".join(str(v) for v in report.violations[:5]))
     return {"ok": report.ok, "transfers": report.transfers,
             "violations": [str(v) for v in report.violations[:20]]}  # fmt: skip
+
+
+@app.task(name=TASK_EVALUATE_EPOCH, acks_late=True, autoretry_for=(OperationalError,),
+          retry_backoff=True, max_retries=MAX_RETRIES)  # fmt: skip
+def evaluate_epoch(epoch: int) -> int:
+    """Detect the epoch's violations and decide penalties (idempotent: evidence ids)."""
+    rt = get_runtime()
+    with transaction(rt.engine) as conn:
+        return len(slashing.evaluate_epoch(conn, epoch, now=_now(), params=rt.params))
+
+
+@app.task(name=TASK_EXECUTE_SLASHES, acks_late=True)
+def execute_due_slashes() -> int:
+    """Execute pending slashes whose appeal window has ended (split 50/30/20)."""
+    rt = get_runtime()
+    with transaction(rt.engine) as conn:
+        return slashing.execute_due(conn, now=_now(), params=rt.params)

@@ -9,6 +9,7 @@ from ledger.api import (
     routers_public,
     routers_registry,
     routers_rewards,
+    routers_slashing,
     routers_telemetry,
 )
 from ledger.api.errors import install_error_handlers
@@ -32,4 +33,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(routers_registry.router)
     app.include_router(routers_telemetry.router)
     app.include_router(routers_rewards.router)
+    app.include_router(routers_slashing.router)
     return app

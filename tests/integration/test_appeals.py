@@ -1,0 +1,68 @@
+"""Appeals over HTTP: a governor quorum voids a pending slash and every balance comes back;
+non-governors don't count; a vote once cast can't change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from ledger.config import Settings
+from ledger.domain.params import demo_params
+from ledger.runtime import Runtime
+from tests.integration.epoch_helpers import at, bond
+from tests.integration.fleet import make_fleet, now_ts
+from tests.integration.test_api import make_client, make_runtime
+
+AUTH = {"Authorization": "Bearer t"}
+P = demo_params()
+
+
+@pytest.fixture
+def client(engine: Engine, fresh_db_url: str, redis_url: str) -> Iterator[TestClient]:
+    rt: Runtime = make_runtime(engine, fresh_db_url, redis_url)
+    rt.settings = Settings(SWARM_OPERATOR_TOKEN="t", SWARM_GOVERNORS="ann,bob,cyd")
+    rt.params = P
+    with make_client(rt) as c:
+        yield c
+
+
+def balances(client: TestClient, owner: str) -> dict[str, dict[str, str]]:
+    items = client.get("/v1/accounts", params={"owner": owner}).json()["items"]
+    return {a["kind"]: a["balances"] for a in items}
+
+
+def test_quorum_voids_and_restores(client: TestClient, engine: Engine) -> None:
+    (node,) = make_fleet(engine, 1, params=P, registered_at=at(now_ts() - 100))
+    bond(engine, [node], at(now_ts() - 50))  # stake at risk when the breach is reported
+    before = balances(client, node.provider_id)
+    r = client.post("/v1/violations", headers=AUTH, json={
+        "kind": "security_breach", "node_id": node.node_id, "severity": "major",
+        "evidence": {"report": "intrusion-7"}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    p = r.json()
+    assert p["status"] == "pending" and int(p["slash_base_units"]) > 0
+    assert "security" in p["rule"].lower()
+    held = balances(client, node.provider_id)
+    assert held["stake_bonded"]["debits_pending"] == p["slash_base_units"]
+
+    url = f"/v1/penalties/{p['id']}"
+    assert client.post(f"{url}/votes", headers=AUTH, json={"governor": "ann", "vote": "void"}
+                       ).status_code == 404  # no appeal filed yet  # fmt: skip
+    r = client.post(f"{url}/appeal", headers=AUTH, json={"counter_evidence": {"log": "x"}})
+    assert r.status_code == 201 and r.json()["status"] == "pending"
+    r = client.post(f"{url}/votes", headers=AUTH, json={"governor": "eve", "vote": "void"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_a_governor"
+    r = client.post(f"{url}/votes", headers=AUTH, json={"governor": "ann", "vote": "void"})
+    assert r.json()["outcome"] == "pending"
+    r = client.post(f"{url}/votes", headers=AUTH, json={"governor": "ann", "vote": "uphold"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "vote_already_cast"
+    r = client.post(f"{url}/votes", headers=AUTH, json={"governor": "bob", "vote": "void"})
+    assert r.json()["outcome"] == "voided" and r.json()["status"] == "voided"
+    assert balances(client, node.provider_id) == before
+    r = client.post(f"{url}/votes", headers=AUTH, json={"governor": "cyd", "vote": "void"})
+    assert r.status_code == 409
+    penalties = client.get(f"/v1/nodes/{node.node_id}/penalties").json()["items"]
+    assert [x["status"] for x in penalties] == ["voided"]
