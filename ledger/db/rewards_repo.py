@@ -167,6 +167,18 @@ class RewardsRepository:
         ).fetchall()
         return [(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows]
 
+    def identities_as_of(self, as_of: dt.datetime) -> dict[str, tuple[str, int]]:
+        """Active nodes at ``as_of``: node_id -> (hardware fingerprint, registered at, unix s)."""
+        rows = self.pg.execute(
+            "SELECT v.node_id, v.fingerprint, extract(epoch FROM f.created_at)::bigint FROM ("
+            " SELECT DISTINCT ON (node_id) * FROM node_versions WHERE created_at < %s "
+            " ORDER BY node_id, version DESC) v "
+            "JOIN node_versions f ON f.node_id = v.node_id AND f.version = 1 "
+            "WHERE v.status = 'active'",
+            (as_of,),
+        ).fetchall()
+        return {r[0]: (r[1], int(r[2])) for r in rows}
+
     def bonded_stake_as_of(self, as_of: dt.datetime) -> dict[str, int]:
         """Each provider's bonded stake at ``as_of``, summed from the ledger's transfers."""
         rows = self.pg.execute(

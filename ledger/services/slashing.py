@@ -301,6 +301,23 @@ def evaluate_epoch(
         decided.append(
             _decide_and_hold(conn, offence, now=now, params=params, epoch_reward_base_units=reward)
         )
+    # Duplicate hardware identities (Sybil): one incident per duplicate node, dated at its
+    # registration, so finding it again next epoch is the same incident.
+    identities = rewards.identities_as_of(epochs.epoch_end(epoch, params))
+    try:
+        sybils = sl.detect_sybil(
+            {n: fp for n, (fp, _) in identities.items()},
+            registered_at_s={n: at for n, (_, at) in identities.items()},
+            provider_of={n[0]: n[1] for n in nodes},
+            params=params,
+        )
+    except sl.SlashingError as err:
+        raise _domain_error(err) from err
+    for v in sybils:
+        if repo.penalty_of_violation(v.violation_id) is not None:
+            continue
+        repo.insert_violation(_violation_values(v, now))
+        decided.append(_decide_and_hold(conn, v, now=now, params=params, epoch_reward_base_units=0))
     return decided
 
 

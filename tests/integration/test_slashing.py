@@ -306,3 +306,39 @@ def test_the_same_security_evidence_slashes_once(
     ]
     assert counters(engine, provider) == after_first
     assert ledger_ok(engine)
+
+
+def test_duplicate_hardware_identity_is_one_incident(engine: Engine) -> None:
+    import hashlib
+    import secrets as _secrets
+
+    from ledger.domain.registry import HardwareProfile
+    from ledger.domain.signing import address_of
+    from ledger.services import registry
+
+    epoch = future_epoch(P)
+    # Stake is bonded before the nodes register: the registration is the infraction.
+    nodes = make_fleet(engine, 2, params=P, registered_at=at(epoch * 60 - 1))
+    bond(engine, nodes, at(epoch * 60 - 2), swarm=1_000_000)
+    fingerprint = hashlib.sha256(b"same-rig").hexdigest()
+    with transaction(engine) as conn:
+        for n in nodes:  # both claim the same physical machine (a new version each)
+            registry.update_node(
+                conn, node_id=n.node_id, provider_type="gaming_pc", region="eu-west",
+                hardware=HardwareProfile(1, "rtx4090", 32, 2, 1, fingerprint),
+                node_address=address_of(_secrets.token_bytes(32)), params=P,
+                now=at(epoch * 60 + 1),
+            )  # fmt: skip
+    send_epoch(engine, nodes, epoch, P, shape=lambda n, k: None)  # silent: no performance case
+    with transaction(engine) as conn:
+        decided = slashing.evaluate_epoch(conn, epoch, now=at(epochs.epoch_settles_at(epoch, P)),
+                                          params=P)  # fmt: skip
+    sybil = [p for p in decided if p.kind == "duplicate_hardware"]
+    assert len(sybil) == 1 and sybil[0].node_id == nodes[1].node_id  # the later registration
+    assert sybil[0].slash_fraction_ppm == 50_000 and sybil[0].status == "pending"
+    with transaction(engine) as conn:  # found again next epoch: the same incident
+        again = slashing.evaluate_epoch(
+            conn, epoch + 1, now=at(epochs.epoch_settles_at(epoch + 1, P)), params=P
+        )
+    assert [p for p in again if p.kind == "duplicate_hardware"] == []
+    assert ledger_ok(engine)
