@@ -101,3 +101,44 @@ def bond(request: Request, provider_id: Address, body: StakeIn) -> dict[str, Any
             bond_id=body.bond_id, now=dt.datetime.now(dt.UTC),
         )  # fmt: skip
     return {"transfer_id": t.id, "amount_base_units": str(t.amount)}
+
+
+class UnbondIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    amount_base_units: str = Field(description="integer base units, as a string")
+    request_id: str = Field(description="idempotency key of the request")
+
+
+class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    request_id: str
+
+
+@router.post("/providers/{provider_id}/unbond", status_code=201,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def unbond(request: Request, provider_id: Address, body: UnbondIn) -> dict[str, Any]:
+    """Request unstaking: the stake enters the unbonding queue (still slashable for earlier
+    violations) and is withdrawable after the provider's unbonding period."""
+    try:
+        amount = parse_base_units(body.amount_base_units, "amount_base_units", allow_zero=False)
+    except AmountError as exc:
+        raise LedgerServiceError(str(exc), field="amount_base_units", code=exc.code,
+                                 status_code=422) from exc  # fmt: skip
+    rt = request.app.state.runtime
+    with transaction(rt.engine) as conn:
+        t = staking.request_unbond(
+            conn, provider_id=provider_id.lower(), amount_base_units=amount,
+            request_id=body.request_id, now=dt.datetime.now(dt.UTC), params=rt.params,
+        )  # fmt: skip
+    return {"transfer_id": t.id, "amount_base_units": str(t.amount),
+            "withdrawable_at_s": t.metadata["withdrawable_at_s"]}  # fmt: skip
+
+
+@router.post("/providers/{provider_id}/withdraw", status_code=201,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def withdraw(request: Request, provider_id: Address, body: WithdrawIn) -> dict[str, Any]:
+    """Pay out an unbonding request once its period is over (refused while a slash holds it)."""
+    with transaction(request.app.state.runtime.engine) as conn:
+        t = staking.withdraw(conn, provider_id=provider_id.lower(), request_id=body.request_id,
+                             now=dt.datetime.now(dt.UTC))  # fmt: skip
+    return {"transfer_id": t.id, "amount_base_units": str(t.amount)}

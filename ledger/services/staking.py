@@ -8,10 +8,12 @@ import re
 
 from sqlalchemy import Connection
 
+from ledger.db.engine import driver
 from ledger.db.ledger_repo import LedgerRepository
 from ledger.domain import codes
+from ledger.domain.params import ParameterSet
 from ledger.domain.transfers import Transfer, TransferRequest
-from ledger.errors import LedgerServiceError
+from ledger.errors import Conflict, LedgerServiceError, NotFound
 from ledger.services.accounts import open_system_accounts
 from ledger.services.ledger import create_transfer
 
@@ -37,6 +39,87 @@ def bond_stake(
         TransferRequest(
             f"bond:{bond_id}", custody, bonded.id, amount_base_units, codes.STAKE_BOND,
             metadata={"provider_id": provider_id},
+        ),
+        now=now,
+    )  # fmt: skip
+
+
+def unbonding_period_s(conn: Connection, provider_id: str, params: ParameterSet) -> int:
+    """The provider's unbonding period: the longest of its active nodes' types (7 / 14 / 28 d
+    by category), or the shortest type's when it runs no node."""
+    types = {
+        r[0]
+        for r in driver(conn)
+        .execute(
+            "SELECT DISTINCT provider_type FROM nodes WHERE provider_id = %s AND status = 'active'",
+            (provider_id,),
+        )
+        .fetchall()
+    }
+    periods = [params.provider_type(t).unbonding_period_s for t in types]
+    if not periods:
+        periods = [min(params.provider_type(t).unbonding_period_s
+                       for t in params.providers.type_names)]  # fmt: skip
+    return max(periods)
+
+
+def request_unbond(
+    conn: Connection,
+    *,
+    provider_id: str,
+    amount_base_units: int,
+    request_id: str,
+    now: dt.datetime,
+    params: ParameterSet,
+) -> Transfer:
+    """Move bonded stake into the unbonding queue; withdrawable after the unbonding period.
+
+    Stake keeps backing violations committed before this request: slashing measures the stake
+    at risk at the infraction, and the holds can take it from ``stake_unbonding``.
+    """
+    if not BOND_ID_RE.match(request_id):
+        raise LedgerServiceError("request_id: 1-100 of [A-Za-z0-9:._-]", field="request_id",
+                                 code="invalid_request_id", status_code=422)  # fmt: skip
+    repo = LedgerRepository(conn)
+    bonded = repo.find_account(provider_id, "stake_bonded", "SWARM")
+    unbonding = repo.find_account(provider_id, "stake_unbonding", "SWARM")
+    if bonded is None or unbonding is None:
+        raise LedgerServiceError(f"provider_id: {provider_id} has no stake accounts",
+                                 field="provider_id", code="provider_not_found",
+                                 status_code=422)  # fmt: skip
+    period = unbonding_period_s(conn, provider_id, params)
+    return create_transfer(
+        conn,
+        TransferRequest(
+            f"unbond:{request_id}", bonded.id, unbonding.id, amount_base_units,
+            codes.STAKE_UNBOND,
+            metadata={"provider_id": provider_id, "unbonding_period_s": period,
+                      "withdrawable_at_s": int(now.timestamp()) + period},
+        ),
+        now=now,
+    )  # fmt: skip
+
+
+def withdraw(conn: Connection, *, provider_id: str, request_id: str, now: dt.datetime) -> Transfer:
+    """Pay out an unbonding request once its period is over (idempotent on the request).
+
+    Refused while a slash holds the unbonding stake: the limit check sees the pending debit.
+    """
+    repo = LedgerRepository(conn)
+    request = repo.get_transfers([f"unbond:{request_id}"]).get(f"unbond:{request_id}")
+    if request is None or request.metadata.get("provider_id") != provider_id:
+        raise NotFound(f"no unbonding request {request_id} of {provider_id}",
+                       code="unbond_request_not_found")  # fmt: skip
+    ready_at = int(request.metadata["withdrawable_at_s"])
+    if int(now.timestamp()) < ready_at:
+        raise Conflict(f"request {request_id} is withdrawable from {ready_at}",
+                       code="still_unbonding", field="request_id")  # fmt: skip
+    custody = open_system_accounts(conn)["onchain_custody"]
+    return create_transfer(
+        conn,
+        TransferRequest(
+            f"withdraw:{request_id}", request.credit_account_id, custody, request.amount,
+            codes.STAKE_WITHDRAW, metadata={"provider_id": provider_id},
         ),
         now=now,
     )  # fmt: skip
