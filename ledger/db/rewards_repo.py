@@ -192,6 +192,50 @@ class RewardsRepository:
         ).fetchall()
         return {r[0]: int(r[1]) for r in rows}
 
+    def under_stake_since(self, providers: Sequence[str], as_of: dt.datetime) -> dict[str, int]:
+        """For providers under-staked at ``as_of``: since when (unix s) without a break.
+
+        Replays, in time order, the provider's posted stake movements and its nodes' versions
+        (each carrying the node's required stake and status) up to ``as_of``.
+        """
+        if not providers:
+            return {}
+        events: dict[str, list[tuple[dt.datetime, int, str, int, bool]]] = {}
+        for owner, at, delta in self.pg.execute(
+            "SELECT a.owner, t.created_at, (CASE WHEN t.credit_account_id = a.id THEN t.amount "
+            "ELSE -t.amount END)::text FROM accounts a JOIN transfers t "
+            "ON (t.credit_account_id = a.id OR t.debit_account_id = a.id) "
+            "WHERE a.kind = 'stake_bonded' AND a.owner = ANY(%s::text[]) AND t.created_at < %s "
+            "AND t.kind IN ('posted', 'post_pending', 'reversal')",
+            (list(providers), as_of),
+        ).fetchall():
+            events.setdefault(owner, []).append((at, 0, "", int(delta), False))
+        for owner, node_id, at, need, active in self.pg.execute(
+            "SELECT provider_id, node_id, created_at, required_stake_base_units::text, "
+            "status = 'active' FROM node_versions "
+            "WHERE provider_id = ANY(%s::text[]) AND created_at < %s",
+            (list(providers), as_of),
+        ).fetchall():
+            events.setdefault(owner, []).append((at, 1, node_id, int(need), bool(active)))
+        out = {}
+        for owner, evs in events.items():
+            bonded = 0
+            required: dict[str, int] = {}
+            since: int | None = None
+            for at, kind, node_id, value, active in sorted(evs, key=lambda e: (e[0], e[1])):
+                if kind == 0:
+                    bonded += value
+                else:
+                    required[node_id] = value if active else 0
+                under = bonded < sum(required.values())
+                if under and since is None:
+                    since = int(at.timestamp())
+                elif not under:
+                    since = None
+            if since is not None:
+                out[owner] = since
+        return out
+
     def reward_totals(self, through_epoch: int) -> dict[str, tuple[int, int]]:
         """Per provider, from the ledger: (reward of this epoch, cumulative through it)."""
         rows = self.pg.execute(

@@ -93,6 +93,8 @@ def gather_inputs(
     required: dict[str, int] = {}
     for n in nodes:
         required[n[1]] = required.get(n[1], 0) + n[5]
+    short = sorted(p for p, need in required.items() if bonded.get(p, 0) < need)
+    under_since = repo.under_stake_since(short, as_of)
     inputs = []
     util_sum = util_n = active = 0
     for node_id, provider_id, ptype, region, capacity_ppm, _ in nodes:
@@ -106,7 +108,11 @@ def gather_inputs(
                 capacity_units_ppm=capacity, commitment_tier=DEFAULT_COMMITMENT_TIER,
                 standing_ppm=st.standing_ppm, jailed=st.status == sl.STATUS_JAILED,
                 tombstoned=st.status == sl.STATUS_TOMBSTONED,
-                under_staked=bonded.get(provider_id, 0) < required[provider_id], rollup=r,
+                # Under stake: rewards continue for a 24 h grace, then stop until compliant.
+                under_staked=not sl.under_stake_rewards_eligible(
+                    under_since.get(provider_id), int(as_of.timestamp()), params
+                ),
+                rollup=r,
             )
         )  # fmt: skip
         if r.heartbeats_received:

@@ -121,11 +121,17 @@ def test_under_staked_and_silent_nodes_earn_nothing_and_cumulative_grows(
     engine: Engine, fleet: list
 ) -> None:
     epoch = future_epoch(P)
-    staked, unstaked = fleet[:5], make_fleet(engine, 3, types=("gaming_pc",), params=P)
+    # Under stake for more than the 24 h grace: no rewards. A provider under stake for less
+    # than the grace still earns.
+    staked = fleet[:5]
+    unstaked = make_fleet(engine, 3, types=("gaming_pc",), params=P,
+                          registered_at=at(epoch * 60 - 25 * 3600))  # fmt: skip
+    in_grace = make_fleet(engine, 1, types=("gaming_pc",), params=P,
+                          registered_at=at(epoch * 60 - 3600))  # fmt: skip
     bond(engine, staked, at(epoch * 60 - 1))
     silent = staked[0]
     for e in (epoch, epoch + 1):
-        send_epoch(engine, staked + unstaked, e, P,
+        send_epoch(engine, staked + unstaked + in_grace, e, P,
                    shape=lambda n, k: None if n is silent else {})  # fmt: skip
         with transaction(engine) as conn:
             epochs.close_epoch(conn, e, now=at(settled(e)), params=P)
@@ -136,6 +142,8 @@ def test_under_staked_and_silent_nodes_earn_nothing_and_cumulative_grows(
         assert "insufficient_heartbeats" in r[silent.node_id][1]["ineligible_reasons"]
         for n in unstaked:
             assert r[n.node_id][0] == 0 and r[n.node_id][1]["under_staked"] is True
+        assert r[in_grace[0].node_id][0] > 0
+        assert r[in_grace[0].node_id][1]["under_staked"] is False
         l1, l2 = repo.leaves(epoch), repo.leaves(epoch + 1)
         provider = staked[1].provider_id
         assert l2[provider][1] == l1[provider][1] + l2[provider][0] > l1[provider][1]
