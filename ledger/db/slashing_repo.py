@@ -164,14 +164,21 @@ class SlashingRepository:
         ).fetchone()
         return int(row[0])
 
-    def due_penalty_ids(self, now_s: int, limit: int) -> list[str]:
-        """Pending penalties (not settled) whose appeal deadline has passed, oldest first."""
+    def due_penalty_ids(self, now_s: int, limit: int, quorum: int) -> list[str]:
+        """Pending penalties (not settled) whose appeal deadline has passed, oldest first.
+
+        An appealed slash waits for the governors: it is due only once ``quorum`` of them
+        voted to uphold it (a void at quorum settles it at once).
+        """
         rows = self.pg.execute(
             "SELECT p.id FROM slash_penalties p WHERE p.status = 'pending' "
             "AND p.appeal_deadline_s <= %s AND NOT EXISTS "
             "(SELECT 1 FROM slash_penalty_events e WHERE e.penalty_id = p.id) "
+            "AND (NOT EXISTS (SELECT 1 FROM slash_appeals a WHERE a.penalty_id = p.id) "
+            " OR (SELECT count(*) FROM slash_appeal_votes v WHERE v.penalty_id = p.id "
+            "     AND v.vote = 'uphold') >= %s) "
             "ORDER BY p.appeal_deadline_s, p.id LIMIT %s",
-            (now_s, limit),
+            (now_s, quorum, limit),
         ).fetchall()
         return [r[0] for r in rows]
 

@@ -388,7 +388,7 @@ def execute_due(conn: Connection, *, now: dt.datetime, params: ParameterSet) -> 
     """
     repo = SlashingRepository(conn)
     repo.lock()
-    ids = repo.due_penalty_ids(_ts(now), EXECUTE_LIMIT)
+    ids = repo.due_penalty_ids(_ts(now), EXECUTE_LIMIT, params.governance.quorum)
     if not ids:
         return 0
     system = open_system_accounts(conn)

@@ -66,3 +66,30 @@ def test_quorum_voids_and_restores(client: TestClient, engine: Engine) -> None:
     assert r.status_code == 409
     penalties = client.get(f"/v1/nodes/{node.node_id}/penalties").json()["items"]
     assert [x["status"] for x in penalties] == ["voided"]
+
+
+def test_an_appealed_slash_waits_for_the_governors(client: TestClient, engine: Engine) -> None:
+    import datetime as dt
+
+    from ledger.db.engine import transaction
+    from ledger.services import slashing
+
+    (node,) = make_fleet(engine, 1, params=P, registered_at=at(now_ts() - 100))
+    bond(engine, [node], at(now_ts() - 50))
+    p = client.post("/v1/violations", headers=AUTH, json={
+        "kind": "security_breach", "node_id": node.node_id, "severity": "minor",
+        "evidence": {"report": "r-9"}}).json()  # fmt: skip
+    client.post(f"/v1/penalties/{p['id']}/appeal", headers=AUTH,
+                json={"counter_evidence": {"alibi": "maintenance"}})  # fmt: skip
+    after_window = dt.datetime.fromtimestamp(p["appeal_deadline_s"] + 1, dt.UTC)
+    with transaction(engine) as conn:
+        assert slashing.execute_due(conn, now=after_window, params=P) == 0  # undecided
+    for governor in ("ann", "bob"):
+        r = client.post(f"/v1/penalties/{p['id']}/votes", headers=AUTH,
+                        json={"governor": governor, "vote": "uphold"})  # fmt: skip
+    assert r.json()["outcome"] == "upheld"
+    with transaction(engine) as conn:
+        assert slashing.execute_due(conn, now=after_window, params=P) == 1
+    assert client.get(f"/v1/nodes/{node.node_id}/penalties").json()["items"][0]["status"] == (
+        "executed"
+    )
