@@ -164,6 +164,12 @@ class SlashingRepository:
         ).fetchone()
         return int(row[0])
 
+    def penalties_of_kind(self, kind: str) -> list[PenaltyRow]:
+        rows = self.pg.execute(
+            PENALTY_SELECT + " WHERE p.kind = %s ORDER BY p.decided_at, p.id", (kind,)
+        ).fetchall()
+        return [_penalty_row(r) for r in rows]
+
     def due_penalty_ids(self, now_s: int, limit: int, quorum: int) -> list[str]:
         """Pending penalties (not settled) whose appeal deadline has passed, oldest first.
 

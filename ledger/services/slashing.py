@@ -318,7 +318,27 @@ def evaluate_epoch(
             continue
         repo.insert_violation(_violation_values(v, now))
         decided.append(_decide_and_hold(conn, v, now=now, params=params, epoch_reward_base_units=0))
+    _release_compliant_duplicates(conn, identities, sybils, now)
     return decided
+
+
+def _release_compliant_duplicates(
+    conn: Connection,
+    identities: Mapping[str, tuple[str, int]],
+    still_duplicate: list[sl.Violation],
+    now: dt.datetime,
+) -> None:
+    """Compliance verification of the Sybil path: a node jailed as a duplicate whose hardware
+    identity is unique again (the other node left, or it re-registered its own hardware) passes
+    its check automatically (idempotent: the release is keyed by the penalty)."""
+    from ledger.services.appeals import release  # appeals imports this module
+
+    flagged = {v.node_id for v in still_duplicate}
+    for p in SlashingRepository(conn).penalties_of_kind(sl.KIND_DUPLICATE_HARDWARE):
+        if p.status == STATUS_VOIDED or p.node_id in flagged or p.node_id not in identities:
+            continue
+        release(conn, node_id=p.node_id, kind="compliance", reference=f"compliance:{p.id}",
+                now=now)  # fmt: skip
 
 
 def report_violation(

@@ -341,4 +341,18 @@ def test_duplicate_hardware_identity_is_one_incident(engine: Engine) -> None:
             conn, epoch + 1, now=at(epochs.epoch_settles_at(epoch + 1, P)), params=P
         )
     assert [p for p in again if p.kind == "duplicate_hardware"] == []
+    from ledger.services.standing import standings_as_of
+
+    with engine.connect() as conn:
+        jailed = standings_as_of(conn, epoch + 2, P, [nodes[1].node_id])[nodes[1].node_id]
+    assert jailed.status == "jailed" and "compliance_verification" in jailed.unjail_requirements
+    # The original leaves: the duplicate's identity is unique again, compliance passes itself.
+    with transaction(engine) as conn:
+        registry.deregister_node(conn, node_id=nodes[0].node_id, params=P,
+                                 now=at((epoch + 1) * 60 + 5))  # fmt: skip
+        slashing.evaluate_epoch(conn, epoch + 2, now=at(epochs.epoch_settles_at(epoch + 2, P)),
+                                params=P)  # fmt: skip
+    with engine.connect() as conn:
+        freed = standings_as_of(conn, epoch + 4, P, [nodes[1].node_id])[nodes[1].node_id]
+    assert freed.status == "active"
     assert ledger_ok(engine)
