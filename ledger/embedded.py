@@ -114,6 +114,20 @@ def _answers(url: str) -> bool:
         return False
 
 
+def stop_embedded(data_dir: Path) -> None:
+    """Stop the embedded servers this process started under ``data_dir`` (before deleting it:
+    a postmaster whose directory is gone would linger)."""
+    pgdata = (data_dir / "pg").resolve()
+    vdir = (data_dir / "valkey").resolve()
+    with _lock:
+        srv = _pg_servers.pop(pgdata, None)
+        vk = _valkeys.pop(vdir, None)
+    if srv is not None:
+        srv.cleanup()
+    if vk is not None:
+        vk.stop()
+
+
 def resolve_database_url(settings: Settings) -> Resolved:
     """DATABASE_URL if set, else the embedded PostgreSQL's ledger database."""
     if settings.database_url:

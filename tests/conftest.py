@@ -25,6 +25,7 @@ from ledger.embedded import (
     normalize_pg_url,
     start_embedded_postgres,
     start_embedded_valkey,
+    stop_embedded,
     with_database,
 )
 
@@ -35,6 +36,7 @@ APP_ROLE = "swarm_ledger_app"
 def embedded_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="swarm-ledger-test-") as d:
         yield Path(d)
+        stop_embedded(Path(d))
 
 
 @pytest.fixture(scope="session")
