@@ -84,6 +84,7 @@ class StakeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     amount_base_units: str = Field(description="integer base units, as a string")
     bond_id: str = Field(description="idempotency key (the on-chain event id, later)")
+    lock_tier: str = Field(default="flexible", description="flexible, 30d, 90d, 180d or 365d")
 
 
 @router.post("/providers/{provider_id}/stake", status_code=201,
@@ -98,9 +99,11 @@ def bond(request: Request, provider_id: Address, body: StakeIn) -> dict[str, Any
     with transaction(request.app.state.runtime.engine) as conn:
         t = staking.bond_stake(
             conn, provider_id=provider_id.lower(), amount_base_units=amount,
-            bond_id=body.bond_id, now=dt.datetime.now(dt.UTC),
+            bond_id=body.bond_id, now=dt.datetime.now(dt.UTC), lock_tier=body.lock_tier,
+            params=request.app.state.runtime.params,
         )  # fmt: skip
-    return {"transfer_id": t.id, "amount_base_units": str(t.amount)}
+    return {"transfer_id": t.id, "amount_base_units": str(t.amount),
+            "locked_until_s": t.metadata["locked_until_s"]}  # fmt: skip
 
 
 class UnbondIn(BaseModel):

@@ -179,6 +179,22 @@ class RewardsRepository:
         ).fetchall()
         return {r[0]: (r[1], int(r[2])) for r in rows}
 
+    def locked_bonds_as_of(self, as_of: dt.datetime) -> dict[str, list[tuple[int, int]]]:
+        """Per provider, bonds still inside their commitment lock at ``as_of``:
+        (lock length in seconds, amount)."""
+        rows = self.pg.execute(
+            "SELECT a.owner, (t.metadata->>'locked_until_s')::bigint "
+            " - extract(epoch FROM t.created_at)::bigint, t.amount::text "
+            "FROM transfers t JOIN accounts a ON a.id = t.credit_account_id "
+            "WHERE a.kind = 'stake_bonded' AND t.code = %s AND t.created_at < %s "
+            "AND (t.metadata->>'locked_until_s')::bigint > extract(epoch FROM %s::timestamptz)",
+            (codes.STAKE_BOND, as_of, as_of),
+        ).fetchall()
+        out: dict[str, list[tuple[int, int]]] = {}
+        for owner, lock_s, amount in rows:
+            out.setdefault(owner, []).append((int(lock_s), int(amount)))
+        return out
+
     def bonded_stake_as_of(self, as_of: dt.datetime) -> dict[str, int]:
         """Each provider's bonded stake at ``as_of``, summed from the ledger's transfers."""
         rows = self.pg.execute(

@@ -42,7 +42,7 @@ from ledger.services.standing import standings_as_of
 
 #: Most telemetry batches an epoch close rolls up itself before computing.
 CATCH_UP_BATCHES = 100_000
-#: Commitment tier until stake lots with lock tiers are mirrored (slashing/staking issue).
+#: Commitment tier of a provider whose locked stake does not cover its requirement.
 DEFAULT_COMMITMENT_TIER = "flexible"
 
 
@@ -63,6 +63,25 @@ def provenance_digest(root: bytes, inputs: str, params_hash: str, calculator: st
     return hashlib.sha256(
         b"swarm-epoch-provenance/v1|" + root + f"|{inputs}|{params_hash}|{calculator}".encode()
     ).hexdigest()
+
+
+def commitment_tiers(
+    locked: dict[str, list[tuple[int, int]]], required: dict[str, int], params: ParameterSet
+) -> dict[str, str]:
+    """Each provider's commitment tier: the longest tier whose still-locked stake (bonds locked
+    at least that long) alone covers the stake its nodes require; flexible otherwise."""
+    out = {}
+    for provider, bonds in locked.items():
+        need = required.get(provider, 0)
+        best = DEFAULT_COMMITMENT_TIER
+        for tier in params.multipliers.commitment_tiers:
+            if tier.lock_s == 0:
+                continue
+            covered = sum(amount for lock_s, amount in bonds if lock_s >= tier.lock_s)
+            if need > 0 and covered >= need:
+                best = tier.name
+        out[provider] = best
+    return out
 
 
 def epoch_end(epoch: int, params: ParameterSet) -> dt.datetime:
@@ -93,6 +112,7 @@ def gather_inputs(
     required: dict[str, int] = {}
     for n in nodes:
         required[n[1]] = required.get(n[1], 0) + n[5]
+    tiers = commitment_tiers(repo.locked_bonds_as_of(as_of), required, params)
     short = sorted(p for p, need in required.items() if bonded.get(p, 0) < need)
     under_since = repo.under_stake_since(short, as_of)
     inputs = []
@@ -105,7 +125,8 @@ def gather_inputs(
         inputs.append(
             NodeRewardInput(
                 node_id=node_id, provider_id=provider_id, provider_type=ptype, region=region,
-                capacity_units_ppm=capacity, commitment_tier=DEFAULT_COMMITMENT_TIER,
+                capacity_units_ppm=capacity,
+                commitment_tier=tiers.get(provider_id, DEFAULT_COMMITMENT_TIER),
                 standing_ppm=st.standing_ppm, jailed=st.status == sl.STATUS_JAILED,
                 tombstoned=st.status == sl.STATUS_TOMBSTONED,
                 # Under stake: rewards continue for a 24 h grace, then stop until compliant.

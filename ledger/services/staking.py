@@ -21,9 +21,28 @@ BOND_ID_RE = re.compile(r"^[A-Za-z0-9:._-]{1,100}$")
 
 
 def bond_stake(
-    conn: Connection, *, provider_id: str, amount_base_units: int, bond_id: str, now: dt.datetime
+    conn: Connection,
+    *,
+    provider_id: str,
+    amount_base_units: int,
+    bond_id: str,
+    now: dt.datetime,
+    lock_tier: str = "flexible",
+    params: ParameterSet | None = None,
 ) -> Transfer:
-    """Credit a provider's bonded stake (from on-chain custody). Idempotent on ``bond_id``."""
+    """Credit a provider's bonded stake (from on-chain custody). Idempotent on ``bond_id``.
+
+    ``lock_tier`` commits the stake for the tier's lock (30 / 90 / 180 / 365 days): it cannot
+    be unbonded before, and while it covers the provider's required stake its nodes earn the
+    tier's commitment multiplier.
+    """
+    from ledger.domain.params import DEFAULT_PARAMS
+
+    try:
+        tier = (params or DEFAULT_PARAMS).multipliers.commitment_tier(lock_tier)
+    except KeyError as exc:
+        raise LedgerServiceError(f"lock_tier: {exc.args[0]}", field="lock_tier",
+                                 code="unknown_lock_tier", status_code=422) from exc  # fmt: skip
     if not BOND_ID_RE.match(bond_id):
         raise LedgerServiceError("bond_id: 1-100 of [A-Za-z0-9:._-]", field="bond_id",
                                  code="invalid_bond_id", status_code=422)  # fmt: skip
@@ -38,10 +57,27 @@ def bond_stake(
         conn,
         TransferRequest(
             f"bond:{bond_id}", custody, bonded.id, amount_base_units, codes.STAKE_BOND,
-            metadata={"provider_id": provider_id},
+            metadata={"provider_id": provider_id, "lock_tier": tier.name,
+                      "locked_until_s": int(now.timestamp()) + tier.lock_s},
         ),
         now=now,
     )  # fmt: skip
+
+
+def locked_stake(conn: Connection, provider_id: str, now: dt.datetime) -> int:
+    """Stake of the provider still inside its commitment lock at ``now``."""
+    row = (
+        driver(conn)
+        .execute(
+            "SELECT coalesce(sum(t.amount), 0)::text FROM transfers t "
+            "JOIN accounts a ON a.id = t.credit_account_id "
+            "WHERE a.owner = %s AND a.kind = 'stake_bonded' AND t.code = %s "
+            "AND (t.metadata->>'locked_until_s')::bigint > %s",
+            (provider_id, codes.STAKE_BOND, int(now.timestamp())),
+        )
+        .fetchone()
+    )
+    return int(row[0])
 
 
 def unbonding_period_s(conn: Connection, provider_id: str, params: ParameterSet) -> int:
@@ -87,6 +123,15 @@ def request_unbond(
         raise LedgerServiceError(f"provider_id: {provider_id} has no stake accounts",
                                  field="provider_id", code="provider_not_found",
                                  status_code=422)  # fmt: skip
+    locked = locked_stake(conn, provider_id, now)
+    available = bonded.credits_posted - bonded.debits_posted - bonded.debits_pending
+    free = max(0, available - locked)
+    # More than is bonded at all: the ledger's own limit refuses it (exceeds_credits).
+    if free < amount_base_units <= available:
+        raise Conflict(
+            f"amount_base_units: only {free} base units are out of their commitment lock",
+            code="stake_locked", field="amount_base_units",
+        )  # fmt: skip
     period = unbonding_period_s(conn, provider_id, params)
     return create_transfer(
         conn,

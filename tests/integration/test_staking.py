@@ -71,3 +71,41 @@ def test_a_pending_slash_on_unbonding_stake_blocks_the_withdrawal(engine: Engine
         staking.withdraw(conn, provider_id=p, request_id="all",
                          now=dt.datetime.fromtimestamp(t0 + 20 + 8 * 86_400, dt.UTC))  # fmt: skip
     assert ei.value.code == "exceeds_credits"
+
+
+def test_locked_stake_earns_its_tier_and_cannot_leave_early(engine: Engine) -> None:
+    from ledger.db.rewards_repo import RewardsRepository
+    from ledger.domain.params import demo_params
+    from ledger.services import epochs
+    from tests.integration.epoch_helpers import future_epoch, send_epoch
+
+    dp = demo_params()
+    e = future_epoch(dp)
+    committed = make_fleet(engine, 1, types=("gaming_pc",), params=dp)
+    loose = make_fleet(engine, 1, types=("gaming_pc",), params=dp)
+    with transaction(engine) as conn:
+        staking.bond_stake(conn, provider_id=committed[0].provider_id,
+                           amount_base_units=2_000 * SWARM, bond_id="c", now=at(e * 60 - 5),
+                           lock_tier="365d", params=dp)  # fmt: skip
+        staking.bond_stake(conn, provider_id=loose[0].provider_id,
+                           amount_base_units=2_000 * SWARM, bond_id="l", now=at(e * 60 - 5),
+                           params=dp)  # fmt: skip
+    send_epoch(engine, committed + loose, e, dp)
+    with transaction(engine) as conn:
+        epochs.close_epoch(conn, e, now=at(epochs.epoch_settles_at(e, dp)), params=dp)
+    with engine.connect() as conn:
+        r = RewardsRepository(conn).receipts(e)
+        assert epochs.verify_epoch(conn, e, params=dp).ok
+    c, f = r[committed[0].node_id][1], r[loose[0].node_id][1]
+    assert (c["commitment_tier"], c["commitment_multiplier_ppm"]) == ("365d", 1_350_000)
+    assert (f["commitment_tier"], f["commitment_multiplier_ppm"]) == ("flexible", 1_000_000)
+    assert r[committed[0].node_id][0] > r[loose[0].node_id][0]
+    with pytest.raises(Conflict) as ei, transaction(engine) as conn:
+        staking.request_unbond(conn, provider_id=committed[0].provider_id,
+                               amount_base_units=1, request_id="early",
+                               now=at(e * 60 + 100), params=dp)  # fmt: skip
+    assert ei.value.code == "stake_locked"
+    with transaction(engine) as conn:  # after the year, it may leave
+        staking.request_unbond(conn, provider_id=committed[0].provider_id,
+                               amount_base_units=2_000 * SWARM, request_id="later",
+                               now=at(e * 60 + 365 * 86_400), params=dp)  # fmt: skip
