@@ -15,13 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.api.auth import require_operator
 from ledger.db.engine import transaction
-from ledger.db.slashing_repo import PenaltyRow
+from ledger.db.slashing_repo import PenaltyRow, SlashingRepository
 from ledger.services import appeals, slashing
 
 router = APIRouter(prefix="/v1", tags=["slashing"])
 
 NodeId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 PenaltyId = Annotated[str, Path(min_length=1, max_length=200)]
+#: Most violations listed per request.
+MAX_ITEMS = 500
 
 
 class Strict(BaseModel):
@@ -68,6 +70,21 @@ def node_penalties(request: Request, node_id: NodeId) -> dict[str, Any]:
     """Every violation decision about the node: rule, evidence, slash, jail, appeal deadline."""
     with request.app.state.runtime.engine.connect() as conn:
         return {"items": [penalty_json(p) for p in slashing.penalties_of_node(conn, node_id)]}
+
+
+@router.get("/nodes/{node_id}/violations")
+def node_violations(request: Request, node_id: NodeId) -> dict[str, Any]:
+    """Every violation found for the node, with its evidence; waived ones (network incidents)
+    with the waiver's evidence."""
+    with request.app.state.runtime.engine.connect() as conn:
+        return {"items": SlashingRepository(conn).violations_of_node(node_id, MAX_ITEMS)}
+
+
+@router.get("/penalties/{penalty_id}/appeal")
+def read_appeal(request: Request, penalty_id: PenaltyId) -> dict[str, Any]:
+    """The appeal of a penalty: counter-evidence, each governor's vote, the status."""
+    with request.app.state.runtime.engine.connect() as conn:
+        return appeals.appeal_state(conn, penalty_id)
 
 
 @router.post("/violations", status_code=201, dependencies=[Depends(require_operator)])

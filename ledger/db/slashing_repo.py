@@ -101,6 +101,25 @@ class SlashingRepository:
         )
         return bool(cur.rowcount)
 
+    def under_stake_recorded(self, node_id: str, since_s: int) -> bool:
+        row = self.pg.execute(
+            "SELECT 1 FROM slash_violations WHERE node_id = %s AND kind = 'under_stake' "
+            "AND infraction_at_s = %s",
+            (node_id, since_s),
+        ).fetchone()
+        return row is not None
+
+    def violations_of_node(self, node_id: str, limit: int) -> list[dict[str, Any]]:
+        """Every recorded violation of the node, newest first, waived ones with their waiver."""
+        cur = self.pg.execute(
+            "SELECT id, kind, klass, infraction_epoch, infraction_at_s, evidence, "
+            "evidence_digest, waived, waiver, recorded_at FROM slash_violations "
+            "WHERE node_id = %s ORDER BY infraction_at_s DESC, id LIMIT %s",
+            (node_id, limit),
+        )
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
     def count_violations(self, node_id: str) -> int:
         row = self.pg.execute(
             "SELECT count(*) FROM slash_violations WHERE node_id = %s", (node_id,)

@@ -319,7 +319,51 @@ def evaluate_epoch(
         repo.insert_violation(_violation_values(v, now))
         decided.append(_decide_and_hold(conn, v, now=now, params=params, epoch_reward_base_units=0))
     _release_compliant_duplicates(conn, identities, sybils, now)
+    decided += _record_under_stake(conn, nodes, epoch, now=now, params=params)
     return decided
+
+
+def _record_under_stake(
+    conn: Connection,
+    nodes: list[tuple[str, str, str, str, int, int]],
+    epoch: int,
+    *,
+    now: dt.datetime,
+    params: ParameterSet,
+) -> list[PenaltyRow]:
+    """Under-stake is a protocol violation with no slash (the rewards stop after the grace):
+    recorded once per streak (the evidence is when it began) so the provider can read why."""
+    rewards = RewardsRepository(conn)
+    as_of = epochs.epoch_end(epoch, params)
+    bonded = rewards.bonded_stake_as_of(as_of)
+    required: dict[str, int] = {}
+    for n in nodes:
+        required[n[1]] = required.get(n[1], 0) + n[5]
+    short = sorted(p for p, need in required.items() if bonded.get(p, 0) < need)
+    since = rewards.under_stake_since(short, as_of)
+    repo = SlashingRepository(conn)
+    out = []
+    for node_id, provider_id, *_ in nodes:
+        if provider_id not in since:
+            continue
+        start = since[provider_id]
+        try:
+            v = sl.make_violation(
+                sl.KIND_UNDER_STAKE, node_id=node_id, provider_id=provider_id,
+                infraction_epoch=start // params.epoch.epoch_length_s, infraction_at_s=start,
+                evidence={"under_stake_since_s": str(start),
+                          "required_base_units": str(required[provider_id]),
+                          "bonded_base_units_at_detection": str(bonded.get(provider_id, 0))},
+            )  # fmt: skip
+        except sl.SlashingError as err:
+            raise _domain_error(err) from err
+        # The evidence names the amounts at detection: only the first detection of a streak
+        # is recorded (later epochs find a violation of the same node and start time).
+        if repo.under_stake_recorded(node_id, start) or repo.penalty_of_violation(v.violation_id):
+            continue
+        repo.insert_violation(_violation_values(v, now))
+        out.append(_decide_and_hold(conn, v, now=now, params=params, epoch_reward_base_units=0))
+    return out
 
 
 def _release_compliant_duplicates(

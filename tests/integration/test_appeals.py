@@ -66,6 +66,12 @@ def test_quorum_voids_and_restores(client: TestClient, engine: Engine) -> None:
     assert r.status_code == 409
     penalties = client.get(f"/v1/nodes/{node.node_id}/penalties").json()["items"]
     assert [x["status"] for x in penalties] == ["voided"]
+    violations = client.get(f"/v1/nodes/{node.node_id}/violations").json()["items"]
+    assert [(v["kind"], v["evidence"]) for v in violations] == [
+        ("security_breach", {"report": "intrusion-7"})
+    ]
+    appeal = client.get(f"{url}/appeal").json()
+    assert appeal["votes"] == {"ann": "void", "bob": "void"} and appeal["status"] == "voided"
 
 
 def test_an_appealed_slash_waits_for_the_governors(client: TestClient, engine: Engine) -> None:

@@ -75,10 +75,12 @@ def violation_count(engine: Engine) -> int:
 
 
 def evaluate(engine: Engine, epoch: int, now_s: int | None = None) -> list[PenaltyRow]:
+    """The epoch's performance penalties (under-stake records, no money, are left out)."""
     with transaction(engine) as conn:
-        return slashing.evaluate_epoch(
+        decided = slashing.evaluate_epoch(
             conn, epoch, now=at(now_s if now_s is not None else settled(epoch)), params=P
         )
+    return [p for p in decided if p.kind != "under_stake"]
 
 
 def ledger_ok(engine: Engine) -> bool:
@@ -356,3 +358,20 @@ def test_duplicate_hardware_identity_is_one_incident(engine: Engine) -> None:
         freed = standings_as_of(conn, epoch + 4, P, [nodes[1].node_id])[nodes[1].node_id]
     assert freed.status == "active"
     assert ledger_ok(engine)
+
+
+def test_under_stake_is_recorded_once_per_streak_without_a_slash(engine: Engine) -> None:
+    epoch = future_epoch(P)
+    nodes = make_fleet(engine, 2, params=P, registered_at=at(epoch * 60 - 25 * 3600))
+    send_epoch(engine, nodes, epoch, P)
+    with transaction(engine) as conn:
+        first = slashing.evaluate_epoch(conn, epoch, now=at(epochs.epoch_settles_at(epoch, P)),
+                                        params=P)  # fmt: skip
+        again = slashing.evaluate_epoch(
+            conn, epoch + 1, now=at(epochs.epoch_settles_at(epoch + 1, P)), params=P
+        )
+    under = [p for p in first if p.kind == "under_stake"]
+    assert len(under) == 2 and {p.node_id for p in under} == {n.node_id for n in nodes}
+    assert all(p.slash_base_units == 0 and p.status == "warning" for p in under)
+    assert [p for p in again if p.kind == "under_stake"] == []
+    assert slash_transfers(engine) == []
