@@ -122,6 +122,16 @@ def vote(request: Request, penalty_id: PenaltyId, body: VoteIn) -> dict[str, Any
         )  # fmt: skip
 
 
+@router.post("/penalties/{penalty_id}/refund", status_code=201,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def refund(request: Request, penalty_id: PenaltyId) -> dict[str, Any]:
+    """Overturn an executed slash: refund it from the insurance pool (a governance decision;
+    the governance issue will gate it behind a proposal)."""
+    with transaction(request.app.state.runtime.engine) as conn:
+        return {"transfer_ids": slashing.refund_executed(conn, penalty_id=penalty_id,
+                                                         now=_now())}  # fmt: skip
+
+
 @router.post("/nodes/{node_id}/releases", status_code=201,
              dependencies=[Depends(require_operator)])  # fmt: skip
 def release(request: Request, node_id: NodeId, body: ReleaseIn) -> dict[str, int]:

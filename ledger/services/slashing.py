@@ -535,3 +535,41 @@ def get_penalty(conn: Connection, penalty_id: str) -> PenaltyRow:
 
 def penalties_of_node(conn: Connection, node_id: str) -> list[PenaltyRow]:
     return SlashingRepository(conn).penalties_of_node(node_id)
+
+
+#: Transfer code of a refund of an executed slash (insurance pool -> provider).
+SLASH_REFUND: Final[int] = 304
+
+
+def refund_executed(conn: Connection, *, penalty_id: str, now: dt.datetime) -> list[str]:
+    """Overturn an executed slash: pay every slashed unit back to where it was taken from
+    (rewards to ``rewards_accrued``, stake to ``stake_bonded``), out of the insurance pool
+    (SPEC 6: the pool exists to refund overturned slashes). Idempotent: the refund ids are
+    derived from the penalty; returns them.
+
+    Appealed slashes wait for the governors before executing, so this is for decisions taken
+    after execution (a governance override, or new evidence).
+    """
+    repo = SlashingRepository(conn)
+    repo.lock()
+    penalty = repo.get_penalty(penalty_id)
+    if penalty is None:
+        raise PenaltyNotFound(f"penalty {penalty_id} does not exist", code="penalty_not_found")
+    if penalty.status != STATUS_EXECUTED:
+        raise Conflict(f"penalty {penalty_id} is {penalty.status}, not executed",
+                       code="penalty_not_executed", field="penalty_id")  # fmt: skip
+    accounts = _provider_accounts(conn, penalty.provider_id)
+    insurance = open_system_accounts(conn)["insurance_pool"]
+    held = _holds(conn, penalty)
+    back = {"rewards": "rewards_accrued", "stake": "stake_bonded", "unbonding": "stake_bonded"}
+    requests = [
+        TransferRequest(
+            f"refund:{penalty.id}:{part}", insurance, accounts[back[part]].id,
+            held[hold_id(penalty.id, part)], SLASH_REFUND, epoch=penalty.infraction_epoch,
+            metadata={"penalty_id": penalty.id, "node_id": penalty.node_id},
+        )
+        for part, _ in HOLD_PARTS
+        if hold_id(penalty.id, part) in held
+    ]  # fmt: skip
+    create_transfers(conn, requests, now=now)
+    return [r.id for r in requests]

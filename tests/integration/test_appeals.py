@@ -99,3 +99,48 @@ def test_an_appealed_slash_waits_for_the_governors(client: TestClient, engine: E
     assert client.get(f"/v1/nodes/{node.node_id}/penalties").json()["items"][0]["status"] == (
         "executed"
     )
+
+
+def test_an_executed_slash_overturned_later_is_refunded_from_insurance(
+    client: TestClient, engine: Engine
+) -> None:
+    import datetime as dt
+
+    from ledger.db.engine import transaction
+    from ledger.services import slashing
+    from ledger.services.verify import verify_ledger
+
+    (node,) = make_fleet(engine, 1, params=P, registered_at=at(now_ts() - 100))
+    bond(engine, [node], at(now_ts() - 50))
+    before = balances(client, node.provider_id)["stake_bonded"]["balance"]
+    p = client.post("/v1/violations", headers=AUTH, json={
+        "kind": "security_breach", "node_id": node.node_id, "severity": "major",
+        "evidence": {"report": "r-10"}}).json()  # fmt: skip
+    url = f"/v1/penalties/{p['id']}/refund"
+    assert client.post(url, headers=AUTH).status_code == 409  # not executed yet
+    with transaction(engine) as conn:
+        slashing.execute_due(
+            conn, now=dt.datetime.fromtimestamp(p["appeal_deadline_s"], dt.UTC), params=P
+        )
+    assert int(balances(client, node.provider_id)["stake_bonded"]["balance"]) == (
+        int(before) - int(p["slash_base_units"])
+    )
+    # The pool holds only half of this slash (50/30/20): refunding all of it needs what earlier
+    # slashes paid in; until then the refund is refused, not overdrawn.
+    r = client.post(url, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "exceeds_credits"
+    from ledger.services.accounts import open_system_accounts
+    from ledger.services.ledger import create_transfer
+    from tests.integration.helpers import req
+
+    with transaction(engine) as conn:
+        system = open_system_accounts(conn)
+        create_transfer(conn, req("earlier-slashes", system["emission"],
+                                  system["insurance_pool"], int(p["slash_base_units"])),
+                        now=dt.datetime.now(dt.UTC))  # fmt: skip
+    r = client.post(url, headers=AUTH)
+    assert r.status_code == 201 and len(r.json()["transfer_ids"]) == 1
+    assert client.post(url, headers=AUTH).status_code == 201  # idempotent
+    assert balances(client, node.provider_id)["stake_bonded"]["balance"] == before
+    with engine.connect() as conn:
+        assert verify_ledger(conn).ok
