@@ -137,7 +137,7 @@ def refund(request: Request, penalty_id: PenaltyId) -> dict[str, Any]:
 def release(request: Request, node_id: NodeId, body: ReleaseIn) -> dict[str, int]:
     """An approved security review or a passed compliance check for a jailed node."""
     with transaction(request.app.state.runtime.engine) as conn:
-        rid = appeals.release(
+        rid = slashing.release(
             conn, node_id=node_id, kind=body.kind, reference=body.reference, now=_now()
         )
     return {"release_id": rid}

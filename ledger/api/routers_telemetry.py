@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ledger.db.engine import transaction
 from ledger.db.redis_store import NODE_RATE_WINDOW_S, RedisRateLimiter, add_counters, read_counters
@@ -68,8 +69,6 @@ async def ingest(request: Request) -> Response:
     items = telemetry.parse_batch(payload)
     rt = request.app.state.runtime
     # The CPU-bound part (signatures) and the database run in a worker thread.
-    from starlette.concurrency import run_in_threadpool
-
     result = await run_in_threadpool(_ingest_sync, rt, items)
     out: dict[str, Any] = {
         "batch_id": result.batch_id,

@@ -234,11 +234,6 @@ class LedgerRepository:
 
     # --- transfers ------------------------------------------------------------------------
 
-    def lock_head(self) -> tuple[int, bytes]:
-        """Take the chain-head lock (serializes appends); returns (last seq, last hash)."""
-        row = self.pg.execute(LOCK_HEAD_SQL).fetchone()
-        return int(row[0]), bytes(row[1])
-
     def lock_and_load(
         self,
         ids: Sequence[str],

@@ -85,14 +85,6 @@ class RegistryRepository:
         ).fetchall()
         return [NodeRow(*r) for r in rows]
 
-    def active_with_fingerprint(self, fingerprint: str) -> list[str]:
-        rows = self.pg.execute(
-            "SELECT node_id FROM nodes WHERE fingerprint = %s AND status = 'active' "
-            "ORDER BY node_id",
-            (fingerprint,),
-        ).fetchall()
-        return [r[0] for r in rows]
-
     def write_version(self, v: dict[str, Any]) -> None:
         """Append a node version and make it current."""
         self.pg.execute(

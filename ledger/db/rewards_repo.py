@@ -14,6 +14,8 @@ from ledger.db.engine import driver
 from ledger.db.ledger_repo import copy_escape, copy_text
 from ledger.domain import codes
 
+#: (node_id, provider_id, provider_type, region, capacity_units_ppm, required stake)
+NodeAsOf = tuple[str, str, str, str, int, int]
 #: Advisory-lock namespace of epoch closing ("SWRD").
 EPOCH_LOCK_NAMESPACE = 0x53575244
 
@@ -155,7 +157,7 @@ class RewardsRepository:
         ).fetchone()
         return (int(row[0]), int(row[1]), int(row[2]), bytes(row[3])) if row else None
 
-    def nodes_as_of(self, as_of: dt.datetime) -> list[tuple[str, str, str, str, int, int]]:
+    def nodes_as_of(self, as_of: dt.datetime) -> list[NodeAsOf]:
         """Nodes active at ``as_of`` (their latest version then): (node_id, provider_id,
         provider_type, region, capacity_units_ppm, required_stake)."""
         rows = self.pg.execute(

@@ -15,14 +15,16 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection
 
 from ledger.db.engine import driver
+from ledger.domain import slashing as sl
 
 #: Advisory-lock namespace of slashing decisions and settlements ("SLSH").
 SLASHING_LOCK_NAMESPACE = 0x534C5348
 
+# The slash lifecycle of the domain, plus "warning" for a decision that moves no money.
 STATUS_WARNING = "warning"
-STATUS_PENDING = "pending"
-STATUS_EXECUTED = "executed"
-STATUS_VOIDED = "voided"
+STATUS_PENDING = sl.SLASH_PENDING
+STATUS_EXECUTED = sl.SLASH_EXECUTED
+STATUS_VOIDED = sl.SLASH_VOIDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +121,6 @@ class SlashingRepository:
         )
         names = [d.name for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def count_violations(self, node_id: str) -> int:
-        row = self.pg.execute(
-            "SELECT count(*) FROM slash_violations WHERE node_id = %s", (node_id,)
-        ).fetchone()
-        return int(row[0])
 
     # --- penalties ----------------------------------------------------------------------------
 

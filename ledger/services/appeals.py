@@ -113,21 +113,3 @@ def vote(
     if outcome == "voided":
         slashing.void_penalty(conn, penalty_id=penalty_id, now=now)
     return {**appeal_state(conn, penalty_id), "outcome": outcome}
-
-
-def release(conn: Connection, *, node_id: str, kind: str, reference: str, now: dt.datetime) -> int:
-    """Record an approved review (``review``) or passed compliance check (``compliance``);
-    the standing replay releases the node when nothing else keeps it jailed."""
-    if kind not in ("review", "compliance"):
-        raise LedgerServiceError("kind: review or compliance", field="kind",
-                                 code="invalid_release", status_code=422)  # fmt: skip
-    row = (
-        driver(conn)
-        .execute(
-            "INSERT INTO node_releases (node_id, kind, approved_at, reference) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (reference) DO NOTHING RETURNING id",
-            (node_id, kind, now, reference),
-        )
-        .fetchone()
-    )
-    return int(row[0]) if row else 0

@@ -17,8 +17,7 @@ import orjson
 from sqlalchemy import Connection
 
 from ledger.db.ledger_repo import LedgerRepository
-from ledger.db.rewards_repo import EpochRow, RewardsRepository
-from ledger.db.telemetry_repo import TelemetryRepository
+from ledger.db.rewards_repo import EpochRow, NodeAsOf, RewardsRepository
 from ledger.domain import codes
 from ledger.domain import slashing as sl
 from ledger.domain.merkle import build_tree
@@ -32,7 +31,6 @@ from ledger.domain.rewards import (
     compute_epoch,
     inputs_digest,
 )
-from ledger.domain.telemetry import NodeEpochRollup
 from ledger.domain.transfers import TransferRequest
 from ledger.errors import Conflict
 from ledger.services import telemetry
@@ -40,8 +38,6 @@ from ledger.services.accounts import open_system_accounts
 from ledger.services.ledger import create_transfers
 from ledger.services.standing import standings_as_of
 
-#: Most telemetry batches an epoch close rolls up itself before computing.
-CATCH_UP_BATCHES = 100_000
 #: Commitment tier of a provider whose locked stake does not cover its requirement.
 DEFAULT_COMMITMENT_TIER = "flexible"
 
@@ -88,33 +84,57 @@ def epoch_end(epoch: int, params: ParameterSet) -> dt.datetime:
     return dt.datetime.fromtimestamp((epoch + 1) * params.epoch.epoch_length_s, dt.UTC)
 
 
+def require_settled(epoch: int, now: dt.datetime, params: ParameterSet) -> None:
+    """Refuse to close or judge an epoch before its end plus the settle grace."""
+    if int(now.timestamp()) < epoch_settles_at(epoch, params):
+        raise Conflict(
+            f"epoch {epoch} settles at {epoch_settles_at(epoch, params)} (end + grace)",
+            code="epoch_not_settled", field="epoch",
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StakeCompliance:
+    """Per provider, as of a time: the stake its active nodes require, what it had bonded,
+    and since when it has been under stake (only providers under stake appear there)."""
+
+    required: dict[str, int]
+    bonded: dict[str, int]
+    under_since: dict[str, int]
+
+
+def stake_compliance(
+    repo: RewardsRepository, nodes: list[NodeAsOf], as_of: dt.datetime
+) -> StakeCompliance:
+    required: dict[str, int] = {}
+    for n in nodes:
+        required[n[1]] = required.get(n[1], 0) + n[5]
+    bonded = repo.bonded_stake_as_of(as_of)
+    short = sorted(p for p, need in required.items() if bonded.get(p, 0) < need)
+    return StakeCompliance(required, bonded, repo.under_stake_since(short, as_of))
+
+
 def gather_inputs(
-    conn: Connection,
-    epoch: int,
-    params: ParameterSet,
-    rollups: dict[str, NodeEpochRollup] | None = None,
+    conn: Connection, epoch: int, params: ParameterSet, *, from_raw: bool = False
 ) -> tuple[list[NodeRewardInput], NetworkConditions]:
     """The reward inputs of an epoch, all as of the epoch's end: the nodes active then (their
     version then), their rollups, and stake compliance from the ledger's transfers until then.
     The same function serves the close and ``verify epoch``, so both see the same inputs.
 
-    ``rollups`` may be given (``verify epoch`` passes ones recomputed from raw heartbeats).
+    ``from_raw`` recomputes the rollups from the raw heartbeats (``verify epoch``).
     """
     as_of = epoch_end(epoch, params)
     repo = RewardsRepository(conn)
     nodes = repo.nodes_as_of(as_of)
     ids = [n[0] for n in nodes]
-    if rollups is None:
-        rollups = telemetry.epoch_rollups(conn, epoch, params, ids)
-    bonded = repo.bonded_stake_as_of(as_of)
+    rollups = (telemetry.epoch_rollups_from_raw if from_raw else telemetry.epoch_rollups)(
+        conn, epoch, params, ids
+    )
     standing = standings_as_of(conn, epoch, params, ids)
     good = sl.new_standing("-")
-    required: dict[str, int] = {}
-    for n in nodes:
-        required[n[1]] = required.get(n[1], 0) + n[5]
-    tiers = commitment_tiers(repo.locked_bonds_as_of(as_of), required, params)
-    short = sorted(p for p, need in required.items() if bonded.get(p, 0) < need)
-    under_since = repo.under_stake_since(short, as_of)
+    stake = stake_compliance(repo, nodes, as_of)
+    tiers = commitment_tiers(repo.locked_bonds_as_of(as_of), stake.required, params)
+    under_since = stake.under_since
     inputs = []
     util_sum = util_n = active = 0
     for node_id, provider_id, ptype, region, capacity_ppm, _ in nodes:
@@ -151,11 +171,7 @@ def close_epoch(
     conn: Connection, epoch: int, *, now: dt.datetime, params: ParameterSet
 ) -> CloseResult:
     """Close ``epoch``: compute every node's reward and post one linked batch of transfers."""
-    if int(now.timestamp()) < epoch_settles_at(epoch, params):
-        raise Conflict(
-            f"epoch {epoch} settles at {epoch_settles_at(epoch, params)} (end + grace)",
-            code="epoch_not_settled", field="epoch",
-        )  # fmt: skip
+    require_settled(epoch, now, params)
     repo = RewardsRepository(conn)
     repo.lock_epoch(epoch)
     done = repo.get_epoch(epoch)
@@ -167,10 +183,7 @@ def close_epoch(
             f"epoch {epoch}: epochs close in order; the next to close is {last.epoch + 1}",
             code="epoch_out_of_order", field="epoch",
         )  # fmt: skip
-    # Roll up whatever telemetry is still queued, so the epoch sees all it accepted.
-    for batch_id in TelemetryRepository(conn).pending_batches(now, CATCH_UP_BATCHES):
-        telemetry.rollup_batch(conn, batch_id, now=now)
-
+    telemetry.catch_up(conn, now=now)
     inputs, network = gather_inputs(conn, epoch, params)
     result = compute_epoch(epoch, inputs, network, last.scale_ppm if last else None, params)
     _post_rewards(conn, epoch, result, now)
@@ -301,9 +314,7 @@ def verify_epoch(conn: Connection, epoch: int, *, params: ParameterSet) -> Epoch
     if stored is None:
         return EpochCheck(epoch, [f"epoch {epoch} is not closed"])
     prev = repo.get_epoch(epoch - 1)
-    as_of_nodes = [n[0] for n in repo.nodes_as_of(epoch_end(epoch, params))]
-    raw = telemetry.epoch_rollups_from_raw(conn, epoch, params, as_of_nodes)
-    inputs, network = gather_inputs(conn, epoch, params, rollups=raw)
+    inputs, network = gather_inputs(conn, epoch, params, from_raw=True)
     result = compute_epoch(epoch, inputs, network, prev.scale_ppm if prev else None, params)
     diffs: list[str] = []
     if result.pool_base_units != stored.pool_base_units:

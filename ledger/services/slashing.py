@@ -26,9 +26,10 @@ from typing import Any, Final
 
 from sqlalchemy import Connection
 
+from ledger.db.engine import driver
 from ledger.db.ledger_repo import AccountRow, LedgerRepository
 from ledger.db.registry_repo import RegistryRepository
-from ledger.db.rewards_repo import RewardsRepository
+from ledger.db.rewards_repo import NodeAsOf, RewardsRepository
 from ledger.db.slashing_repo import (
     STATUS_EXECUTED,
     STATUS_PENDING,
@@ -37,7 +38,6 @@ from ledger.db.slashing_repo import (
     PenaltyRow,
     SlashingRepository,
 )
-from ledger.db.telemetry_repo import TelemetryRepository
 from ledger.domain import slashing as sl
 from ledger.domain.params import ParameterSet
 from ledger.domain.transfers import TransferKind, TransferRequest
@@ -64,8 +64,6 @@ REPORTABLE_KINDS: Final[frozenset[str]] = frozenset(
 )
 #: Most penalties executed by one execute_due call.
 EXECUTE_LIMIT: Final[int] = 1_000
-#: Telemetry batches rolled up before an epoch is evaluated (as close_epoch does).
-CATCH_UP_BATCHES: Final[int] = 100_000
 
 
 class PenaltyNotFound(NotFound):
@@ -255,17 +253,10 @@ def evaluate_epoch(
 
     Returns the penalties decided by this call: a re-run records nothing new and returns [].
     """
-    now_s = _ts(now)
-    if now_s < epochs.epoch_settles_at(epoch, params):
-        raise Conflict(
-            f"epoch {epoch} settles at {epochs.epoch_settles_at(epoch, params)} (end + grace)",
-            code="epoch_not_settled", field="epoch",
-        )  # fmt: skip
+    epochs.require_settled(epoch, now, params)
     repo = SlashingRepository(conn)
     repo.lock()
-    # Roll up whatever telemetry is still queued, so the epoch sees all it accepted.
-    for batch_id in TelemetryRepository(conn).pending_batches(now, CATCH_UP_BATCHES):
-        telemetry.rollup_batch(conn, batch_id, now=now)
+    telemetry.catch_up(conn, now=now)
 
     rewards = RewardsRepository(conn)
     nodes = rewards.nodes_as_of(epochs.epoch_end(epoch, params))
@@ -325,7 +316,7 @@ def evaluate_epoch(
 
 def _record_under_stake(
     conn: Connection,
-    nodes: list[tuple[str, str, str, str, int, int]],
+    nodes: list[NodeAsOf],
     epoch: int,
     *,
     now: dt.datetime,
@@ -333,14 +324,8 @@ def _record_under_stake(
 ) -> list[PenaltyRow]:
     """Under-stake is a protocol violation with no slash (the rewards stop after the grace):
     recorded once per streak (the evidence is when it began) so the provider can read why."""
-    rewards = RewardsRepository(conn)
-    as_of = epochs.epoch_end(epoch, params)
-    bonded = rewards.bonded_stake_as_of(as_of)
-    required: dict[str, int] = {}
-    for n in nodes:
-        required[n[1]] = required.get(n[1], 0) + n[5]
-    short = sorted(p for p, need in required.items() if bonded.get(p, 0) < need)
-    since = rewards.under_stake_since(short, as_of)
+    stake = epochs.stake_compliance(RewardsRepository(conn), nodes, epochs.epoch_end(epoch, params))
+    required, bonded, since = stake.required, stake.bonded, stake.under_since
     repo = SlashingRepository(conn)
     out = []
     for node_id, provider_id, *_ in nodes:
@@ -375,8 +360,6 @@ def _release_compliant_duplicates(
     """Compliance verification of the Sybil path: a node jailed as a duplicate whose hardware
     identity is unique again (the other node left, or it re-registered its own hardware) passes
     its check automatically (idempotent: the release is keyed by the penalty)."""
-    from ledger.services.appeals import release  # appeals imports this module
-
     flagged = {v.node_id for v in still_duplicate}
     for p in SlashingRepository(conn).penalties_of_kind(sl.KIND_DUPLICATE_HARDWARE):
         if p.status == STATUS_VOIDED or p.node_id in flagged or p.node_id not in identities:
@@ -573,3 +556,21 @@ def refund_executed(conn: Connection, *, penalty_id: str, now: dt.datetime) -> l
     ]  # fmt: skip
     create_transfers(conn, requests, now=now)
     return [r.id for r in requests]
+
+
+def release(conn: Connection, *, node_id: str, kind: str, reference: str, now: dt.datetime) -> int:
+    """Record an approved review (``review``) or passed compliance check (``compliance``);
+    the standing replay releases the node when nothing else keeps it jailed."""
+    if kind not in ("review", "compliance"):
+        raise LedgerServiceError("kind: review or compliance", field="kind",
+                                 code="invalid_release", status_code=422)  # fmt: skip
+    row = (
+        driver(conn)
+        .execute(
+            "INSERT INTO node_releases (node_id, kind, approved_at, reference) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (reference) DO NOTHING RETURNING id",
+            (node_id, kind, now, reference),
+        )
+        .fetchone()
+    )
+    return int(row[0]) if row else 0

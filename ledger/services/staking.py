@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from ledger.db.engine import driver
 from ledger.db.ledger_repo import LedgerRepository
 from ledger.domain import codes
-from ledger.domain.params import ParameterSet
+from ledger.domain.params import DEFAULT_PARAMS, ParameterSet
 from ledger.domain.transfers import Transfer, TransferRequest
 from ledger.errors import Conflict, LedgerServiceError, NotFound
 from ledger.services.accounts import open_system_accounts
@@ -36,8 +36,6 @@ def bond_stake(
     be unbonded before, and while it covers the provider's required stake its nodes earn the
     tier's commitment multiplier.
     """
-    from ledger.domain.params import DEFAULT_PARAMS
-
     try:
         tier = (params or DEFAULT_PARAMS).multipliers.commitment_tier(lock_tier)
     except KeyError as exc:

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from ledger.db.registry_repo import RegistryRepository
 from ledger.db.telemetry_repo import StoredHeartbeat, TelemetryRepository
 from ledger.domain.params import ParameterSet
+from ledger.domain.registry import expected_heartbeats
 from ledger.domain.signing import heartbeat_message, recover
 from ledger.domain.telemetry import Heartbeat, NodeEpochRollup, lower_median, rollup
 from ledger.errors import LedgerServiceError
@@ -250,6 +251,15 @@ def ingest(
     return IngestResult(batch_id, final, counters)
 
 
+def catch_up(conn: Connection, *, now: dt.datetime, limit: int = SWEEP_LIMIT * 20) -> int:
+    """Roll up every batch still queued, in the caller's transaction (before an epoch is closed
+    or judged, so it sees all the telemetry it accepted). Returns how many batches."""
+    ids = TelemetryRepository(conn).pending_batches(now, limit)
+    for batch_id in ids:
+        rollup_batch(conn, batch_id, now=now)
+    return len(ids)
+
+
 def ensure_partitions(conn: Connection, now: dt.datetime, days_ahead: int = 2) -> int:
     """Create today's and the next days' heartbeat partitions (idempotent)."""
     today = int(now.timestamp()) // 86_400
@@ -315,7 +325,7 @@ def _maintenance_slots(epoch: int, params: ParameterSet, windows: Iterable[tuple
         return 0
     interval = params.telemetry.heartbeat_interval_s
     start = epoch * params.epoch.epoch_length_s
-    expected = params.epoch.epoch_length_s // interval
+    expected = expected_heartbeats(params)
     return sum(1 for k in range(expected) if _in_windows(start + k * interval, wins))
 
 
@@ -339,7 +349,7 @@ def epoch_rollups(
     repo = TelemetryRepository(conn)
     rows = repo.epoch_rollup_rows(epoch)
     hists = repo.epoch_latency(epoch)
-    expected = params.epoch.epoch_length_s // params.telemetry.heartbeat_interval_s
+    expected = expected_heartbeats(params)
     windows = _epoch_windows(conn, epoch, params, node_ids)
     out = {}
     for node_id in node_ids:
@@ -376,7 +386,7 @@ def epoch_rollups_from_raw(
     by_node: dict[str, list[StoredHeartbeat]] = {}
     for b in beats:
         by_node.setdefault(b.node_id, []).append(b)
-    expected = params.epoch.epoch_length_s // params.telemetry.heartbeat_interval_s
+    expected = expected_heartbeats(params)
     windows = _epoch_windows(conn, epoch, params, node_ids)
     out = {}
     for node_id in node_ids:
