@@ -23,14 +23,14 @@ COPY migrations ./migrations
 COPY workers ./workers
 COPY ledger ./ledger
 
-# The package is installed in editable mode on purpose: ledger.db.migrate finds alembic.ini and
+# The package is installed in editable mode on purpose: ledger.kit.migrate finds alembic.ini and
 # migrations/ relative to its own source file (two directories up), and neither is part of the
 # wheel. A plain `pip install .` would import ledger from site-packages, and `swarm-ledger
 # migrate` would then fail with "Path doesn't exist: .../site-packages/migrations".
 # The second command fails the build if that ever stops holding.
 RUN pip install --no-deps -e . \
     && python -c "from alembic.script import ScriptDirectory; \
-from ledger.db.migrate import alembic_config; \
+from ledger.kit.migrate import alembic_config; \
 head = ScriptDirectory.from_config(alembic_config('postgresql://build@localhost/check')).get_current_head(); \
 assert head, 'no migration head found'; print('migrations head:', head)" \
     && swarm-ledger --help > /dev/null

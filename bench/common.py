@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from ledger.db.migrate import upgrade
-from ledger.embedded import libpq_url, normalize_pg_url, start_embedded_postgres, with_database
+from ledger.kit.embedded import libpq_url, normalize_pg_url, start_embedded_postgres, with_database
+from ledger.kit.migrate import upgrade
 
 
 def server_url(tmp: Path | None = None) -> str:

@@ -25,18 +25,18 @@ import time
 import psycopg
 
 from bench.common import fresh_db, server_url
-from ledger.db.engine import make_engine, transaction
-from ledger.db.ledger_repo import TRANSFER_COLUMNS
-from ledger.domain.chain import GENESIS_HASH, canonical_row, chain_hash
-from ledger.domain.merkle import build_tree
-from ledger.domain.params import DEFAULT_PARAMS as P
-from ledger.domain.rewards import NetworkConditions, NodeRewardInput, compute_epoch
-from ledger.domain.telemetry import NodeEpochRollup
-from ledger.domain.transfers import TransferRequest
-from ledger.embedded import libpq_url
-from ledger.services import epochs
-from ledger.services.accounts import open_system_accounts
-from ledger.services.ledger import create_transfers
+from ledger.accounting.domain.hashchain import GENESIS_HASH, canonical_row, chain_hash
+from ledger.accounting.domain.transfers import TransferRequest
+from ledger.accounting.repository import TRANSFER_COLUMNS
+from ledger.accounting.service import create_transfers, open_system_accounts
+from ledger.epochs import service as epochs
+from ledger.kit.db import make_engine, transaction
+from ledger.kit.embedded import libpq_url
+from ledger.params.domain import DEFAULT_PARAMS as P
+from ledger.params.domain.epochs import epoch_settles_at
+from ledger.rewards.domain import NetworkConditions, NodeRewardInput, compute_epoch
+from ledger.rewards.domain.merkle import build_tree
+from ledger.telemetry.domain import NodeEpochRollup
 
 HW = {"individual": (1, "rtx4090", 64, 4, 1), "datacenter": (128, "h100", 2048, 500, 100),
       "edge": (16, "l40s", 512, 40, 40)}  # fmt: skip
@@ -170,7 +170,7 @@ def main() -> None:
     epoch = 493_000  # an hourly epoch in 2026
     setup(url, args.nodes, args.per_provider, epoch)
     eng = make_engine(url, app_role="swarm_ledger_app")
-    now = dt.datetime.fromtimestamp(epochs.epoch_settles_at(epoch, P), dt.UTC)
+    now = dt.datetime.fromtimestamp(epoch_settles_at(epoch, P), dt.UTC)
 
     # Baseline inputs (read once, not timed): what the close will compute from.
     with eng.connect() as conn:

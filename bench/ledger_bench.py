@@ -18,14 +18,14 @@ import time
 import psycopg
 
 from bench.common import drop_db, fresh_db, server_url
-from ledger.db.engine import make_engine, transaction
-from ledger.db.ledger_repo import TRANSFER_COLUMNS
-from ledger.domain.chain import GENESIS_HASH, canonical_row, chain_hash
-from ledger.domain.transfers import TransferRequest
-from ledger.embedded import (
+from ledger.accounting.domain.hashchain import GENESIS_HASH, canonical_row, chain_hash
+from ledger.accounting.domain.transfers import TransferRequest
+from ledger.accounting.repository import TRANSFER_COLUMNS
+from ledger.accounting.service import create_transfer, create_transfers
+from ledger.kit.db import make_engine, transaction
+from ledger.kit.embedded import (
     libpq_url,
 )
-from ledger.services.ledger import create_transfer, create_transfers
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 

@@ -31,13 +31,13 @@ import orjson
 import psycopg
 
 from bench.common import fresh_db, server_url
-from ledger.domain.params import DEFAULT_PARAMS
-from ledger.domain.registry import HardwareProfile, capacity_units_ppm
-from ledger.domain.signing import heartbeat_message, recover
-from ledger.embedded import (
+from ledger.kit.embedded import (
     libpq_url,
     start_embedded_valkey,
 )
+from ledger.kit.signing import heartbeat_message, recover
+from ledger.params.domain import DEFAULT_PARAMS
+from ledger.registry.domain import HardwareProfile, capacity_units_ppm
 from ledger.simulator import HARDWARE, make_fleet, tick
 
 PORT = 18731

@@ -25,7 +25,7 @@ def _runtime() -> Runtime:  # imported lazily: `--help` must not start servers
 @app.command()
 def migrate(revision: str = typer.Argument("head", help="target revision")) -> None:
     """Bring the database schema up to date (runs as the owning role, not the app role)."""
-    from ledger.db.migrate import upgrade
+    from ledger.kit.migrate import upgrade
 
     rt = _runtime()
     upgrade(rt.database.url, revision)
@@ -42,7 +42,7 @@ def api(
     """Serve the HTTP API (provider earnings, governance, telemetry, public)."""
 
     from ledger.api.app import create_app
-    from ledger.db.migrate import upgrade
+    from ledger.kit.migrate import upgrade
 
     rt = _runtime()
     if migrate_first:
@@ -84,11 +84,11 @@ def demo(
     import subprocess
     import threading
 
+    from ledger.accounting.service import open_system_accounts
     from ledger.api.app import create_app
-    from ledger.db.engine import transaction
-    from ledger.db.migrate import upgrade
-    from ledger.domain.params import params_for_profile
-    from ledger.services.accounts import open_system_accounts
+    from ledger.kit.db import transaction
+    from ledger.kit.migrate import upgrade
+    from ledger.params.domain import params_for_profile
 
     rt = _runtime()
     profile = os.environ.get("SWARM_PARAMS", "demo")
@@ -147,8 +147,8 @@ def _prepare(rt: Runtime) -> None:
     """Start-up chores: heartbeat partitions for today and the next days."""
     import datetime as dt
 
-    from ledger.db.engine import transaction
-    from ledger.services.telemetry import ensure_partitions
+    from ledger.kit.db import transaction
+    from ledger.telemetry.service import ensure_partitions
 
     with transaction(rt.engine) as conn:
         ensure_partitions(conn, dt.datetime.now(dt.UTC))
@@ -174,7 +174,7 @@ def _simulate_forever(api_url: str, token: str, n: int, seed: int, params: objec
     import time
 
     from ledger import simulator
-    from ledger.domain.params import ParameterSet
+    from ledger.params.domain import ParameterSet
 
     assert isinstance(params, ParameterSet) and isinstance(stop, threading.Event)
     fleet = simulator.make_fleet(n, seed=seed, params=params)
@@ -231,7 +231,7 @@ def simulate(
     import time
 
     from ledger import simulator
-    from ledger.domain.params import params_for_profile
+    from ledger.params.domain import params_for_profile
 
     params = params_for_profile(profile)
     fleet = simulator.make_fleet(nodes, seed=seed, params=params)
@@ -258,7 +258,7 @@ def verify(ctx: typer.Context) -> None:
         return
     from sqlalchemy import text
 
-    from ledger.services.verify import verify_ledger
+    from ledger.accounting.service import verify_ledger
 
     rt = _runtime()
     with rt.engine.connect() as conn:
@@ -281,7 +281,7 @@ def verify_epoch(epoch: int = typer.Argument(..., help="epoch number")) -> None:
     """Recompute a closed epoch from raw heartbeats and the ledger; exit 1 on any difference."""
     from sqlalchemy import text
 
-    from ledger.services.epochs import verify_epoch as check
+    from ledger.epochs.service import verify_epoch as check
 
     rt = _runtime()
     with rt.engine.connect() as conn:
@@ -301,9 +301,9 @@ def epoch_close(epoch: int = typer.Argument(..., help="epoch number")) -> None:
     """Close a settled epoch now (idempotent)."""
     import datetime as dt
 
-    from ledger.db.engine import transaction
-    from ledger.domain.money import format_swarm
-    from ledger.services.epochs import close_epoch
+    from ledger.epochs.service import close_epoch
+    from ledger.kit.db import transaction
+    from ledger.kit.money import format_swarm
 
     rt = _runtime()
     with transaction(rt.engine) as conn:

@@ -9,10 +9,10 @@ from functools import lru_cache
 import redis as redis_lib
 from sqlalchemy import Engine
 
-from ledger.config import Settings, get_settings
-from ledger.db.engine import make_engine
-from ledger.domain.params import DEFAULT_PARAMS, ParameterSet, params_for_profile
-from ledger.embedded import Resolved, describe, resolve_database_url, resolve_redis_url
+from ledger.kit.config import Settings, get_settings
+from ledger.kit.db import make_engine
+from ledger.kit.embedded import Resolved, describe, resolve_database_url, resolve_redis_url
+from ledger.params.domain import DEFAULT_PARAMS, ParameterSet, params_for_profile
 
 log = logging.getLogger("swarm_ledger")
 

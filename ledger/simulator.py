@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from ledger.domain.params import DEFAULT_PARAMS, ParameterSet
-from ledger.domain.signing import address_of, sign_heartbeat
+from ledger.kit.signing import address_of, sign_heartbeat
+from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
 
 BEHAVIOURS = ("healthy", "flaky", "down", "slow", "forging", "replaying")
 DEFAULT_MIX = {"healthy": 0.7, "flaky": 0.1, "down": 0.05, "slow": 0.05, "forging": 0.05,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from ledger.db.models import Base
+from ledger.kit.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -14,8 +14,8 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from ledger.config import get_settings
-        from ledger.embedded import resolve_database_url
+        from ledger.kit.config import get_settings
+        from ledger.kit.embedded import resolve_database_url
 
         url = resolve_database_url(get_settings()).url
     return str(url)

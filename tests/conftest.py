@@ -18,9 +18,8 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
-from ledger.db.engine import make_engine
-from ledger.db.migrate import upgrade
-from ledger.embedded import (
+from ledger.kit.db import make_engine
+from ledger.kit.embedded import (
     libpq_url,
     normalize_pg_url,
     start_embedded_postgres,
@@ -28,6 +27,7 @@ from ledger.embedded import (
     stop_embedded,
     with_database,
 )
+from ledger.kit.migrate import upgrade
 
 APP_ROLE = "swarm_ledger_app"
 

@@ -5,9 +5,15 @@ The broker is REDIS_URL (or the embedded Valkey the API started in the same data
 
 from __future__ import annotations
 
-from ledger.config import get_settings
-from ledger.embedded import resolve_redis_url
-from ledger.queue import make_celery
+from ledger.kit.config import get_settings
+from ledger.kit.embedded import resolve_redis_url
+from ledger.kit.queue import make_celery
 
 app = make_celery(resolve_redis_url(get_settings()).url)
-app.conf.include = ["workers.tasks"]
+#: One task module per ledger module.
+app.conf.include = [
+    "workers.accounting",
+    "workers.telemetry",
+    "workers.epochs",
+    "workers.slashing",
+]

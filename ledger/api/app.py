@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ledger.api import (
-    routers_accounts,
-    routers_public,
-    routers_registry,
-    routers_rewards,
-    routers_slashing,
-    routers_telemetry,
-)
+from ledger.accounting import router as accounting
+from ledger.api import health
 from ledger.api.errors import install_error_handlers
+from ledger.registry import router as registry
+from ledger.rewards import router as rewards
 from ledger.runtime import Runtime, get_runtime
+from ledger.slashing import router as slashing
+from ledger.staking import router as staking
+from ledger.telemetry import router as telemetry
+
+#: Every module's router, in the order the OpenAPI document lists them.
+ROUTERS = (health, accounting, registry, telemetry, rewards, staking, slashing)
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -28,10 +30,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime or get_runtime()
     install_error_handlers(app)
-    app.include_router(routers_public.router)
-    app.include_router(routers_accounts.router)
-    app.include_router(routers_registry.router)
-    app.include_router(routers_telemetry.router)
-    app.include_router(routers_rewards.router)
-    app.include_router(routers_slashing.router)
+    for module in ROUTERS:
+        app.include_router(module.router)
     return app

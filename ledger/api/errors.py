@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import LedgerServiceError
+from ledger.kit.errors import LedgerServiceError
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from ledger.domain.params import demo_params
-from ledger.embedded import libpq_url
-from ledger.queue import TASK_CLOSE_EPOCH, enqueue
-from ledger.services import epochs
-from ledger.services.verify import verify_ledger
+from ledger.accounting.service import verify_ledger
+from ledger.epochs import service as epochs
+from ledger.kit.embedded import libpq_url
+from ledger.kit.queue import TASK_CLOSE_EPOCH, enqueue
+from ledger.params.domain import demo_params
 from tests.e2e.conftest import start_worker
 from tests.integration.epoch_helpers import at, bond, send_epoch
 from tests.integration.fleet import make_fleet, now_ts

@@ -11,11 +11,10 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from ledger.db.engine import transaction
-from ledger.domain.transfers import TransferKind
-from ledger.queue import TASK_EXPIRE_PENDING, enqueue
-from ledger.services.ledger import create_transfers, expiry_id
-from ledger.services.verify import verify_ledger
+from ledger.accounting.domain.transfers import TransferKind
+from ledger.accounting.service import create_transfers, expiry_id, verify_ledger
+from ledger.kit.db import transaction
+from ledger.kit.queue import TASK_EXPIRE_PENDING, enqueue
 from tests.e2e.conftest import start_worker
 from tests.integration.helpers import req, setup_accounts
 

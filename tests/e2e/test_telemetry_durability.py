@@ -13,8 +13,8 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from ledger.queue import TASK_SWEEP, enqueue
-from ledger.services import telemetry
+from ledger.kit.queue import TASK_SWEEP, enqueue
+from ledger.telemetry import service as telemetry
 from tests.e2e.conftest import start_worker
 from tests.integration.fleet import make_fleet, now_ts
 from tests.integration.test_api import make_client, make_runtime

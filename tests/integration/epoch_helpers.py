@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ledger.db.engine import transaction
-from ledger.domain.money import BASE_UNITS_PER_SWARM
-from ledger.domain.params import ParameterSet
-from ledger.services import staking, telemetry
-from ledger.services.accounts import open_system_accounts
+from ledger.accounting.service import open_system_accounts
+from ledger.kit.db import transaction
+from ledger.kit.money import BASE_UNITS_PER_SWARM
+from ledger.params.domain import ParameterSet
+from ledger.staking import service as staking
+from ledger.telemetry import service as telemetry
 from tests.integration.fleet import FleetNode, now_ts
 
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ledger.db.engine import transaction
-from ledger.domain.params import DEFAULT_PARAMS, ParameterSet
-from ledger.domain.registry import HardwareProfile
-from ledger.domain.signing import address_of, sign_heartbeat
-from ledger.services import registry
+from ledger.kit.db import transaction
+from ledger.kit.signing import address_of, sign_heartbeat
+from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
+from ledger.registry import service as registry
+from ledger.registry.domain import HardwareProfile
 
 HARDWARE = {
     "individual": HardwareProfile(1, "rtx4090", 32, 2, 1, ""),

@@ -7,10 +7,9 @@ import secrets
 
 from sqlalchemy import Engine
 
-from ledger.db.engine import transaction
-from ledger.domain.transfers import TransferKind, TransferRequest
-from ledger.services.accounts import open_system_accounts
-from ledger.services.ledger import open_account
+from ledger.accounting.domain.transfers import TransferKind, TransferRequest
+from ledger.accounting.service import open_account, open_system_accounts
+from ledger.kit.db import transaction
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 

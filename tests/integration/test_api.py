@@ -15,19 +15,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from ledger.api.app import create_app
-from ledger.config import Settings
-from ledger.db.engine import make_engine, transaction
-from ledger.domain.transfers import TransferKind as K
-from ledger.embedded import Resolved
-from ledger.runtime import Runtime
-from ledger.services.accounts import (
+from ledger.accounting.domain.transfers import TransferKind as K
+from ledger.accounting.service import (
     PROVIDER_ACCOUNT_KINDS,
     SYSTEM_ACCOUNTS,
+    create_transfers,
+    get_account,
     open_provider_accounts,
     open_system_accounts,
 )
-from ledger.services.ledger import create_transfers, get_account
+from ledger.api.app import create_app
+from ledger.kit.config import Settings
+from ledger.kit.db import make_engine, transaction
+from ledger.kit.embedded import Resolved
+from ledger.runtime import Runtime
 from tests.integration.helpers import NOW, req, setup_accounts
 
 #: A Redis URL nothing listens on (port 1 is never bound on the test machine).

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from ledger.config import Settings
-from ledger.domain.params import demo_params
+from ledger.kit.config import Settings
+from ledger.params.domain import demo_params
 from ledger.runtime import Runtime
 from tests.integration.epoch_helpers import at, bond
 from tests.integration.fleet import make_fleet, now_ts
@@ -77,8 +77,8 @@ def test_quorum_voids_and_restores(client: TestClient, engine: Engine) -> None:
 def test_an_appealed_slash_waits_for_the_governors(client: TestClient, engine: Engine) -> None:
     import datetime as dt
 
-    from ledger.db.engine import transaction
-    from ledger.services import slashing
+    from ledger.kit.db import transaction
+    from ledger.slashing import service as slashing
 
     (node,) = make_fleet(engine, 1, params=P, registered_at=at(now_ts() - 100))
     bond(engine, [node], at(now_ts() - 50))
@@ -106,9 +106,9 @@ def test_an_executed_slash_overturned_later_is_refunded_from_insurance(
 ) -> None:
     import datetime as dt
 
-    from ledger.db.engine import transaction
-    from ledger.services import slashing
-    from ledger.services.verify import verify_ledger
+    from ledger.accounting.service import verify_ledger
+    from ledger.kit.db import transaction
+    from ledger.slashing import service as slashing
 
     (node,) = make_fleet(engine, 1, params=P, registered_at=at(now_ts() - 100))
     bond(engine, [node], at(now_ts() - 50))
@@ -129,8 +129,7 @@ def test_an_executed_slash_overturned_later_is_refunded_from_insurance(
     # slashes paid in; until then the refund is refused, not overdrawn.
     r = client.post(url, headers=AUTH)
     assert r.status_code == 422 and r.json()["error"]["code"] == "exceeds_credits"
-    from ledger.services.accounts import open_system_accounts
-    from ledger.services.ledger import create_transfer
+    from ledger.accounting.service import create_transfer, open_system_accounts
     from tests.integration.helpers import req
 
     with transaction(engine) as conn:

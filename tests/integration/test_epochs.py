@@ -7,13 +7,14 @@ import threading
 import pytest
 from sqlalchemy import Engine, text
 
-from ledger.db.engine import make_engine, transaction
-from ledger.db.rewards_repo import RewardsRepository
-from ledger.domain.merkle import leaf_hash, verify_proof
-from ledger.domain.params import demo_params
-from ledger.errors import Conflict
-from ledger.services import epochs
-from ledger.services.verify import verify_ledger
+from ledger.accounting.service import verify_ledger
+from ledger.epochs import service as epochs
+from ledger.kit.db import make_engine, transaction
+from ledger.kit.errors import Conflict
+from ledger.params.domain import demo_params
+from ledger.params.domain.epochs import epoch_settles_at
+from ledger.rewards.domain.merkle import leaf_hash, verify_proof
+from ledger.rewards.repository import RewardsRepository
 from tests.integration.epoch_helpers import at, bond, future_epoch, send_epoch
 from tests.integration.fleet import make_fleet
 
@@ -22,7 +23,7 @@ TYPES = ("gaming_pc", "workstation", "data_center", "edge_location", "storage_ce
 
 
 def settled(epoch: int) -> int:
-    return epochs.epoch_settles_at(epoch, P)
+    return epoch_settles_at(epoch, P)
 
 
 def reward_transfers(engine: Engine, epoch: int) -> list[tuple[str, int]]:
@@ -155,7 +156,7 @@ def test_verify_epoch_catches_a_tampered_rollup(engine: Engine, fresh_db_url: st
                                                 fleet: list) -> None:  # fmt: skip
     import psycopg
 
-    from ledger.embedded import libpq_url
+    from ledger.kit.embedded import libpq_url
 
     epoch = future_epoch(P)
     bond(engine, fleet, at(epoch * 60 - 1))

@@ -8,11 +8,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, text
 
-from ledger.db.engine import transaction
-from ledger.domain.transfers import TransferKind as K
-from ledger.errors import Conflict, Unprocessable
-from ledger.services.ledger import OPTIMISTIC_BATCH, create_transfers, get_account, open_account
-from ledger.services.verify import verify_ledger
+from ledger.accounting.domain.transfers import TransferKind as K
+from ledger.accounting.service import (
+    OPTIMISTIC_BATCH,
+    create_transfers,
+    get_account,
+    open_account,
+    verify_ledger,
+)
+from ledger.kit.db import transaction
+from ledger.kit.errors import Conflict, Unprocessable
 from tests.integration.helpers import NOW, req, setup_accounts
 
 N = OPTIMISTIC_BATCH + 300

@@ -12,12 +12,11 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from ledger.db.engine import make_engine, transaction
-from ledger.db.migrate import downgrade, upgrade
-from ledger.embedded import libpq_url
-from ledger.errors import Unprocessable
-from ledger.services.ledger import create_transfer, create_transfers, get_account
-from ledger.services.verify import verify_ledger
+from ledger.accounting.service import create_transfer, create_transfers, get_account, verify_ledger
+from ledger.kit.db import make_engine, transaction
+from ledger.kit.embedded import libpq_url
+from ledger.kit.errors import Unprocessable
+from ledger.kit.migrate import downgrade, upgrade
 from tests.integration.helpers import NOW, req, setup_accounts
 
 CLIENTS = 50

@@ -7,11 +7,16 @@ import datetime as dt
 import pytest
 from sqlalchemy import Engine, text
 
-from ledger.db.engine import transaction
-from ledger.domain.transfers import TransferKind as K
-from ledger.errors import Conflict, LedgerServiceError, Unprocessable
-from ledger.services.ledger import create_transfer, create_transfers, expire_pending, get_account
-from ledger.services.verify import verify_ledger
+from ledger.accounting.domain.transfers import TransferKind as K
+from ledger.accounting.service import (
+    create_transfer,
+    create_transfers,
+    expire_pending,
+    get_account,
+    verify_ledger,
+)
+from ledger.kit.db import transaction
+from ledger.kit.errors import Conflict, LedgerServiceError, Unprocessable
 from tests.integration.helpers import NOW, req, setup_accounts
 
 

@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from ledger.config import Settings
-from ledger.db.engine import transaction
-from ledger.domain.signing import address_of
+from ledger.kit.config import Settings
+from ledger.kit.db import transaction
+from ledger.kit.signing import address_of
 from ledger.runtime import Runtime
-from ledger.services import telemetry
+from ledger.telemetry import service as telemetry
 from tests.integration.fleet import now_ts
 from tests.integration.test_api import make_client, make_runtime
 

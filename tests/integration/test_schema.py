@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from ledger.db.models import Base
+from ledger.kit.models import Base
 
 
 def test_models_match_migrations(fresh_db_url: str) -> None:

@@ -8,8 +8,8 @@ from collections import Counter
 
 from sqlalchemy import Engine
 
-from ledger.config import Settings
-from ledger.domain.params import DEFAULT_PARAMS
+from ledger.kit.config import Settings
+from ledger.params.domain import DEFAULT_PARAMS
 from ledger.simulator import BEHAVIOURS, make_fleet, register, send, tick
 from tests.integration.test_api import make_client, make_runtime
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, text
 
-from ledger.db.engine import transaction
-from ledger.db.ledger_repo import LedgerRepository
-from ledger.db.slashing_repo import PenaltyRow
-from ledger.domain import codes
-from ledger.domain.money import BASE_UNITS_PER_SWARM
-from ledger.domain.params import demo_params
-from ledger.domain.transfers import TransferRequest
-from ledger.services import epochs, slashing, staking
-from ledger.services.accounts import PROVIDER_ACCOUNT_KINDS, SYSTEM_ACCOUNTS
-from ledger.services.ledger import create_transfers
-from ledger.services.verify import verify_ledger
+from ledger.accounting.domain import codes
+from ledger.accounting.domain.transfers import TransferRequest
+from ledger.accounting.repository import LedgerRepository
+from ledger.accounting.service import (
+    PROVIDER_ACCOUNT_KINDS,
+    SYSTEM_ACCOUNTS,
+    create_transfers,
+    verify_ledger,
+)
+from ledger.kit.db import transaction
+from ledger.kit.money import BASE_UNITS_PER_SWARM
+from ledger.params.domain import demo_params
+from ledger.params.domain.epochs import epoch_settles_at
+from ledger.slashing import service as slashing
+from ledger.slashing.repository import PenaltyRow
+from ledger.staking import service as staking
 from tests.integration.epoch_helpers import at, bond, future_epoch, send_epoch
 from tests.integration.fleet import FleetNode, make_fleet
 
@@ -29,7 +34,7 @@ Counters = dict[tuple[str, str], tuple[int, int, int, int]]
 
 
 def settled(epoch: int) -> int:
-    return epochs.epoch_settles_at(epoch, P)
+    return epoch_settles_at(epoch, P)
 
 
 def down(node: FleetNode):  # type: ignore[no-untyped-def]
@@ -314,9 +319,9 @@ def test_duplicate_hardware_identity_is_one_incident(engine: Engine) -> None:
     import hashlib
     import secrets as _secrets
 
-    from ledger.domain.registry import HardwareProfile
-    from ledger.domain.signing import address_of
-    from ledger.services import registry
+    from ledger.kit.signing import address_of
+    from ledger.registry import service as registry
+    from ledger.registry.domain import HardwareProfile
 
     epoch = future_epoch(P)
     # Stake is bonded before the nodes register: the registration is the infraction.
@@ -333,17 +338,17 @@ def test_duplicate_hardware_identity_is_one_incident(engine: Engine) -> None:
             )  # fmt: skip
     send_epoch(engine, nodes, epoch, P, shape=lambda n, k: None)  # silent: no performance case
     with transaction(engine) as conn:
-        decided = slashing.evaluate_epoch(conn, epoch, now=at(epochs.epoch_settles_at(epoch, P)),
+        decided = slashing.evaluate_epoch(conn, epoch, now=at(epoch_settles_at(epoch, P)),
                                           params=P)  # fmt: skip
     sybil = [p for p in decided if p.kind == "duplicate_hardware"]
     assert len(sybil) == 1 and sybil[0].node_id == nodes[1].node_id  # the later registration
     assert sybil[0].slash_fraction_ppm == 50_000 and sybil[0].status == "pending"
     with transaction(engine) as conn:  # found again next epoch: the same incident
         again = slashing.evaluate_epoch(
-            conn, epoch + 1, now=at(epochs.epoch_settles_at(epoch + 1, P)), params=P
+            conn, epoch + 1, now=at(epoch_settles_at(epoch + 1, P)), params=P
         )
     assert [p for p in again if p.kind == "duplicate_hardware"] == []
-    from ledger.services.standing import standings_as_of
+    from ledger.slashing.standing import standings_as_of
 
     with engine.connect() as conn:
         jailed = standings_as_of(conn, epoch + 2, P, [nodes[1].node_id])[nodes[1].node_id]
@@ -352,7 +357,7 @@ def test_duplicate_hardware_identity_is_one_incident(engine: Engine) -> None:
     with transaction(engine) as conn:
         registry.deregister_node(conn, node_id=nodes[0].node_id, params=P,
                                  now=at((epoch + 1) * 60 + 5))  # fmt: skip
-        slashing.evaluate_epoch(conn, epoch + 2, now=at(epochs.epoch_settles_at(epoch + 2, P)),
+        slashing.evaluate_epoch(conn, epoch + 2, now=at(epoch_settles_at(epoch + 2, P)),
                                 params=P)  # fmt: skip
     with engine.connect() as conn:
         freed = standings_as_of(conn, epoch + 4, P, [nodes[1].node_id])[nodes[1].node_id]
@@ -365,10 +370,10 @@ def test_under_stake_is_recorded_once_per_streak_without_a_slash(engine: Engine)
     nodes = make_fleet(engine, 2, params=P, registered_at=at(epoch * 60 - 25 * 3600))
     send_epoch(engine, nodes, epoch, P)
     with transaction(engine) as conn:
-        first = slashing.evaluate_epoch(conn, epoch, now=at(epochs.epoch_settles_at(epoch, P)),
+        first = slashing.evaluate_epoch(conn, epoch, now=at(epoch_settles_at(epoch, P)),
                                         params=P)  # fmt: skip
         again = slashing.evaluate_epoch(
-            conn, epoch + 1, now=at(epochs.epoch_settles_at(epoch + 1, P)), params=P
+            conn, epoch + 1, now=at(epoch_settles_at(epoch + 1, P)), params=P
         )
     under = [p for p in first if p.kind == "under_stake"]
     assert len(under) == 2 and {p.node_id for p in under} == {n.node_id for n in nodes}

@@ -8,13 +8,15 @@ import datetime as dt
 import pytest
 from sqlalchemy import Engine
 
-from ledger.db.engine import transaction
-from ledger.db.ledger_repo import LedgerRepository
-from ledger.domain.money import BASE_UNITS_PER_SWARM as SWARM
-from ledger.domain.params import DEFAULT_PARAMS as P
-from ledger.errors import Conflict, Unprocessable
-from ledger.services import slashing, staking
-from ledger.services.ledger import get_account
+from ledger.accounting.repository import LedgerRepository
+from ledger.accounting.service import get_account
+from ledger.kit.db import transaction
+from ledger.kit.errors import Conflict, Unprocessable
+from ledger.kit.money import BASE_UNITS_PER_SWARM as SWARM
+from ledger.params.domain import DEFAULT_PARAMS as P
+from ledger.params.domain.epochs import epoch_settles_at
+from ledger.slashing import service as slashing
+from ledger.staking import service as staking
 from tests.integration.epoch_helpers import at, bond
 from tests.integration.fleet import make_fleet, now_ts
 
@@ -74,9 +76,9 @@ def test_a_pending_slash_on_unbonding_stake_blocks_the_withdrawal(engine: Engine
 
 
 def test_locked_stake_earns_its_tier_and_cannot_leave_early(engine: Engine) -> None:
-    from ledger.db.rewards_repo import RewardsRepository
-    from ledger.domain.params import demo_params
-    from ledger.services import epochs
+    from ledger.epochs import service as epochs
+    from ledger.params.domain import demo_params
+    from ledger.rewards.repository import RewardsRepository
     from tests.integration.epoch_helpers import future_epoch, send_epoch
 
     dp = demo_params()
@@ -92,7 +94,7 @@ def test_locked_stake_earns_its_tier_and_cannot_leave_early(engine: Engine) -> N
                            params=dp)  # fmt: skip
     send_epoch(engine, committed + loose, e, dp)
     with transaction(engine) as conn:
-        epochs.close_epoch(conn, e, now=at(epochs.epoch_settles_at(e, dp)), params=dp)
+        epochs.close_epoch(conn, e, now=at(epoch_settles_at(e, dp)), params=dp)
     with engine.connect() as conn:
         r = RewardsRepository(conn).receipts(e)
         assert epochs.verify_epoch(conn, e, params=dp).ok

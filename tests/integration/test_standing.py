@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from ledger.db.engine import transaction
-from ledger.db.rewards_repo import RewardsRepository
-from ledger.domain.params import demo_params
-from ledger.services import epochs, slashing
+from ledger.epochs import service as epochs
+from ledger.kit.db import transaction
+from ledger.params.domain import demo_params
+from ledger.params.domain.epochs import epoch_settles_at
+from ledger.rewards.repository import RewardsRepository
+from ledger.slashing import service as slashing
 from tests.integration.epoch_helpers import at, bond, future_epoch, send_epoch
 from tests.integration.fleet import make_fleet
 
@@ -17,7 +19,7 @@ P = demo_params()
 
 def close(engine: Engine, epoch: int) -> dict[str, tuple[int, dict]]:
     with transaction(engine) as conn:
-        epochs.close_epoch(conn, epoch, now=at(epochs.epoch_settles_at(epoch, P)), params=P)
+        epochs.close_epoch(conn, epoch, now=at(epoch_settles_at(epoch, P)), params=P)
     with engine.connect() as conn:
         assert epochs.verify_epoch(conn, epoch, params=P).ok
         return RewardsRepository(conn).receipts(epoch)

@@ -12,11 +12,12 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from ledger.db.engine import transaction
-from ledger.db.redis_store import NODE_RATE_WINDOW_S, read_counters
+from ledger.kit.db import transaction
+from ledger.registry import service as registry
 from ledger.runtime import Runtime
-from ledger.services import registry, telemetry
-from ledger.services.telemetry import MAX_BATCH
+from ledger.telemetry import service as telemetry
+from ledger.telemetry.redis_store import NODE_RATE_WINDOW_S, read_counters
+from ledger.telemetry.service import MAX_BATCH
 from tests.integration.fleet import FleetNode, make_fleet, now_ts
 from tests.integration.test_api import make_client, make_runtime
 

@@ -16,11 +16,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import Engine
 
-from ledger.db.engine import transaction
-from ledger.domain.transfers import NormalBalance, TransferKind, TransferRequest
-from ledger.errors import LedgerServiceError
-from ledger.services.ledger import create_transfers, get_account, open_account
-from ledger.services.verify import verify_ledger
+from ledger.accounting.domain.transfers import NormalBalance, TransferKind, TransferRequest
+from ledger.accounting.service import create_transfers, get_account, open_account, verify_ledger
+from ledger.kit.db import transaction
+from ledger.kit.errors import LedgerServiceError
 from tests.integration.helpers import NOW
 
 pytestmark = pytest.mark.integration

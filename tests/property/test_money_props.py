@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.domain.money import (
+from ledger.kit.money import (
     MAX_AMOUNT_BASE_UNITS,
     PPM,
     Rounding,

@@ -9,8 +9,8 @@ import random
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ledger.domain.params import DEFAULT_PARAMS, ParameterSet
-from ledger.domain.rewards import (
+from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
+from ledger.rewards.domain import (
     EpochRewards,
     NetworkConditions,
     NodeRewardInput,
@@ -18,7 +18,7 @@ from ledger.domain.rewards import (
     compute_epoch,
     compute_pool_scale,
 )
-from ledger.domain.telemetry import NodeEpochRollup
+from ledger.telemetry.domain import NodeEpochRollup
 
 EPOCH = 9
 TYPES = DEFAULT_PARAMS.providers.type_names

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from ledger.db.engine import transaction
-from ledger.domain.params import DEFAULT_PARAMS
-from ledger.domain.telemetry import Heartbeat, lower_median, rollup
-from ledger.services import telemetry
+from ledger.kit.db import transaction
+from ledger.params.domain import DEFAULT_PARAMS
+from ledger.telemetry import service as telemetry
+from ledger.telemetry.domain import Heartbeat, lower_median, rollup
 from tests.integration.fleet import make_fleet
 
 heartbeats = st.lists(

@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.domain.money import MAX_AMOUNT_BASE_UNITS, PPM
-from ledger.domain.params import DEFAULT_PARAMS, ParameterSet
-from ledger.domain.slashing import (
+from ledger.kit.money import MAX_AMOUNT_BASE_UNITS, PPM
+from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
+from ledger.slashing.domain import (
     KIND_DOWNTIME,
     KIND_DUPLICATE_HARDWARE,
     KIND_ERROR_RATE,
@@ -37,7 +37,7 @@ from ledger.domain.slashing import (
     tick_epoch,
     void_penalty,
 )
-from ledger.domain.staking import (
+from ledger.staking.domain import (
     StakeLot,
     apply_slash_to_lots,
     is_at_risk,

@@ -19,7 +19,7 @@ import typer
 import yaml
 
 from ledger.cli import app as cli_app
-from ledger.config import Settings
+from ledger.kit.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -282,7 +282,7 @@ def test_dockerfile_base_user_and_sources() -> None:
     assert "SWARM_API_HOST=0.0.0.0" in env_text
     run_text = " ".join(args for word, args in ins if word == "RUN")
     assert "requirements.lock" in run_text and "--no-deps" in run_text
-    # ledger.db.migrate finds alembic.ini and migrations/ two directories above its own file,
+    # ledger.kit.migrate finds alembic.ini and migrations/ two directories above its own file,
     # and the wheel holds neither: installed into site-packages, `swarm-ledger migrate` breaks.
     # Until they ship inside the package, the image must import ledger from /app (editable).
     assert re.search(r"pip install --no-deps (-e|--editable) \.", run_text), run_text

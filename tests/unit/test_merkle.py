@@ -37,7 +37,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.domain.merkle import (
+from ledger.rewards.domain.merkle import (
     MAX_UINT256,
     MerkleTree,
     build_tree,

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.domain.money import (
+from ledger.kit.money import (
     BASE_UNITS_PER_SWARM,
     MAX_AMOUNT_BASE_UNITS,
     PPM,

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from ledger.domain.params import (
+from ledger.params.domain import (
     CATEGORY_DATACENTER,
     CATEGORY_EDGE,
     CATEGORY_INDIVIDUAL,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.domain.money import BASE_UNITS_PER_SWARM as SWARM
-from ledger.domain.params import DEFAULT_PARAMS as P
-from ledger.domain.registry import (
+from ledger.kit.money import BASE_UNITS_PER_SWARM as SWARM
+from ledger.params.domain import DEFAULT_PARAMS as P
+from ledger.registry.domain import (
     HardwareProfile,
     RegistryError,
     capacity_units_ppm,

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from ledger.domain import merkle, rewards
-from ledger.domain.params import DEFAULT_PARAMS, ParameterSet, UnknownProviderTypeError
-from ledger.domain.rewards import (
+from ledger.params.domain import DEFAULT_PARAMS, ParameterSet, UnknownProviderTypeError
+from ledger.rewards import domain as rewards
+from ledger.rewards.domain import (
     CALCULATOR_VERSION,
     NetworkConditions,
     NodeRewardInput,
@@ -31,6 +31,7 @@ from ledger.domain.rewards import (
     growth_factor_ppm,
     inputs_digest,
     market_factor_ppm,
+    merkle,
     performance_ppm,
     rating_percentiles_ppm,
     resource_class,
@@ -38,7 +39,7 @@ from ledger.domain.rewards import (
     scarcity_multiplier_ppm,
     uptime_score_ppm,
 )
-from ledger.domain.telemetry import NodeEpochRollup
+from ledger.telemetry.domain import NodeEpochRollup
 
 PERF = DEFAULT_PARAMS.performance
 POOL = DEFAULT_PARAMS.pool

@@ -6,7 +6,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from ledger.domain.signing import address_of, heartbeat_message, recover, sign, sign_heartbeat
+from ledger.kit.signing import address_of, heartbeat_message, recover, sign, sign_heartbeat
 
 KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 HB = {

@@ -1,5 +1,5 @@
-"""Unit tests of the slashing matrix (SPEC 6) as implemented in ledger.domain.slashing and the
-stake rules of ledger.domain.staking: every row and ladder rung with exact amounts, rewards
+"""Unit tests of the slashing matrix (SPEC 6) as implemented in ledger.slashing.domain and the
+stake rules of ledger.staking.domain: every row and ladder rung with exact amounts, rewards
 first, the exact split of slashed funds, waivers, ids, grace, standing and appeals."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ledger.domain.money import BASE_UNITS_PER_SWARM
-from ledger.domain.params import DEFAULT_PARAMS, ParameterSet
-from ledger.domain.slashing import (
+from ledger.kit.money import BASE_UNITS_PER_SWARM
+from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
+from ledger.slashing.domain import (
     APPEAL_PENDING,
     APPEAL_UPHELD,
     APPEAL_VOIDED,
@@ -67,7 +67,7 @@ from ledger.domain.slashing import (
     void_penalty,
     waive_correlated_outages,
 )
-from ledger.domain.staking import (
+from ledger.staking.domain import (
     StakeLot,
     StakingError,
     apply_slash_to_lots,
@@ -81,7 +81,7 @@ from ledger.domain.staking import (
     withdraw,
     withdrawable,
 )
-from ledger.domain.telemetry import NodeEpochRollup
+from ledger.telemetry.domain import NodeEpochRollup
 
 P = DEFAULT_PARAMS
 SWARM = BASE_UNITS_PER_SWARM
@@ -833,7 +833,7 @@ def test_apply_slash_pro_rata_with_largest_remainder() -> None:
 
 
 def test_under_stake_uses_registry_requirement() -> None:
-    from ledger.domain.registry import HardwareProfile
+    from ledger.registry.domain import HardwareProfile
 
     profile = HardwareProfile(
         gpus=4, gpu_class="h100", ram_gb=64, storage_tb=0, bandwidth_gbps=1, fingerprint="f" * 16

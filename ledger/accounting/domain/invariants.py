@@ -1,0 +1,203 @@
+"""Named ledger invariants. Each returns the violations it finds (empty when it holds).
+
+They are checked by ``swarm-ledger verify``, by the periodic audit job, and after every step of
+the stateful property test. Pure: callers pass the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ledger.accounting.domain.hashchain import (
+    GENESIS_HASH,
+    canonical_metadata,
+    canonical_row,
+    chain_hash,
+)
+from ledger.accounting.domain.transfers import AccountState, Transfer, TransferKind
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken invariant, naming the row at fault."""
+
+    invariant: str
+    ref: str  # e.g. "transfer seq=12 id=abc" or "account 7"
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.invariant}: {self.ref}: {self.detail}"
+
+
+@dataclass(slots=True)
+class Counters:
+    debits_pending: int = 0
+    debits_posted: int = 0
+    credits_pending: int = 0
+    credits_posted: int = 0
+
+
+@dataclass(slots=True)
+class Replay:
+    """Balances recomputed from transfers, and the first chain break seen."""
+
+    counters: dict[int, Counters] = field(default_factory=dict)
+    asset_debits: dict[str, int] = field(default_factory=dict)
+    asset_credits: dict[str, int] = field(default_factory=dict)
+    pending_amounts: dict[str, int] = field(default_factory=dict)
+    last_seq: int = 0
+    last_hash: bytes = GENESIS_HASH
+    violations: list[Violation] = field(default_factory=list)
+    count: int = 0
+
+
+def transfer_ref(t: Transfer) -> str:
+    return f"transfer seq={t.seq} id={t.id}"
+
+
+def replay_transfers(
+    transfers: Iterable[Transfer],
+    account_assets: Mapping[int, str] | None = None,
+    *,
+    stop_at_first: bool = True,
+) -> Replay:
+    """Walk transfers in chain order: check the hash chain and rebuild every balance.
+
+    Invariant ``hash_chain_intact``: seq is contiguous from 1, each prev_hash is the previous
+    row's hash, each hash is sha256(prev_hash || canonical row).
+    Invariant ``transfers_name_valid_accounts`` (when ``account_assets`` is given): both accounts
+    of every transfer exist and hold the transfer's asset (the table has no foreign keys).
+    """
+    rp = Replay()
+    for t in transfers:
+        rp.count += 1
+        expected_seq = rp.last_seq + 1
+        problem = None
+        if t.seq != expected_seq:
+            problem = f"seq {t.seq} follows {rp.last_seq} (a row is missing or inserted)"
+        elif t.prev_hash != rp.last_hash:
+            problem = "prev_hash does not match the previous row's hash"
+        else:
+            row = canonical_row(
+                t.seq, t.id, t.kind.value, t.debit_account_id, t.credit_account_id, t.asset,
+                t.amount, t.code, t.epoch, t.ref_id, t.timeout_s,
+                canonical_metadata(t.metadata), t.created_at_us,
+            )  # fmt: skip
+            if chain_hash(t.prev_hash, row) != t.hash:
+                problem = "content does not match its hash (the row was altered)"
+        if problem is not None:
+            rp.violations.append(Violation("hash_chain_intact", transfer_ref(t), problem))
+            if stop_at_first:
+                return rp
+        if account_assets is not None:
+            for aid in (t.debit_account_id, t.credit_account_id):
+                if account_assets.get(aid) != t.asset:
+                    rp.violations.append(
+                        Violation(
+                            "transfers_name_valid_accounts",
+                            transfer_ref(t),
+                            f"account {aid} is missing or not in {t.asset}",
+                        )
+                    )
+                    if stop_at_first:
+                        return rp
+        rp.last_seq, rp.last_hash = t.seq, t.hash
+        _apply(rp, t)
+    return rp
+
+
+def _apply(rp: Replay, t: Transfer) -> None:
+    dr = rp.counters.setdefault(t.debit_account_id, Counters())
+    cr = rp.counters.setdefault(t.credit_account_id, Counters())
+    a = t.amount
+    if t.kind in (TransferKind.POSTED, TransferKind.REVERSAL):
+        dr.debits_posted += a
+        cr.credits_posted += a
+        moved = a
+    elif t.kind is TransferKind.PENDING:
+        dr.debits_pending += a
+        cr.credits_pending += a
+        rp.pending_amounts[t.id] = a
+        moved = 0
+    else:
+        pending = rp.pending_amounts.pop(t.ref_id or "", 0)
+        dr.debits_pending -= pending
+        cr.credits_pending -= pending
+        moved = a if t.kind is TransferKind.POST_PENDING else 0
+        dr.debits_posted += moved
+        cr.credits_posted += moved
+    rp.asset_debits[t.asset] = rp.asset_debits.get(t.asset, 0) + moved
+    rp.asset_credits[t.asset] = rp.asset_credits.get(t.asset, 0) + moved
+
+
+def debits_equal_credits_per_asset(accounts: Iterable[AccountState]) -> list[Violation]:
+    """Sum of posted debits equals sum of posted credits per asset, and the same for pending."""
+    sums: dict[str, list[int]] = {}
+    for a in accounts:
+        s = sums.setdefault(a.asset, [0, 0, 0, 0])
+        s[0] += a.debits_posted
+        s[1] += a.credits_posted
+        s[2] += a.debits_pending
+        s[3] += a.credits_pending
+    out = []
+    for asset, (dpo, cpo, dpe, cpe) in sorted(sums.items()):
+        if dpo != cpo or dpe != cpe:
+            out.append(
+                Violation(
+                    "debits_equal_credits_per_asset",
+                    f"asset {asset}",
+                    f"posted debits {dpo} vs credits {cpo}; pending debits {dpe} vs credits {cpe}",
+                )
+            )
+    return out
+
+
+def balances_match_transfers(
+    accounts: Iterable[AccountState], recomputed: Mapping[int, Counters]
+) -> list[Violation]:
+    """Every stored balance equals the sum of the transfers that touched the account."""
+    out = []
+    seen = set()
+    for a in accounts:
+        seen.add(a.id)
+        c = recomputed.get(a.id, Counters())
+        stored = (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
+        expect = (c.debits_pending, c.debits_posted, c.credits_pending, c.credits_posted)
+        if stored != expect:
+            out.append(
+                Violation(
+                    "balances_match_transfers",
+                    f"account {a.id}",
+                    f"stored (dpe, dpo, cpe, cpo) {stored} but transfers give {expect}",
+                )
+            )
+    for aid in sorted(set(recomputed) - seen):
+        out.append(Violation("balances_match_transfers", f"account {aid}", "has no balance row"))
+    return out
+
+
+def no_forbidden_negative(accounts: Iterable[AccountState]) -> list[Violation]:
+    """No account that may not go negative has outflows beyond its posted inflows."""
+    out = []
+    for a in accounts:
+        err = a.limit_error()
+        if err is not None:
+            out.append(
+                Violation(
+                    "no_forbidden_negative",
+                    f"account {a.id}",
+                    f"{err}: available {a.available()} base units",
+                )
+            )
+    return out
+
+
+def check_all(accounts: list[AccountState], replay: Replay) -> list[Violation]:
+    """Every ledger invariant, in a fixed order (the chain first: it says what to trust)."""
+    return (
+        list(replay.violations)
+        + balances_match_transfers(accounts, replay.counters)
+        + debits_equal_credits_per_asset(accounts)
+        + no_forbidden_negative(accounts)
+    )

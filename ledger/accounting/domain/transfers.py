@@ -1,0 +1,610 @@
+"""Pure double-entry transfer engine: TigerBeetle-like semantics, no I/O.
+
+A transfer moves an integer amount of one asset from a debit account to a credit account.
+Transfers are append-only facts. Two-phase transfers are expressed as separate facts: a
+``pending`` transfer reserves the amount, and a later ``post_pending`` (fully or partly) or
+``void_pending`` transfer resolves it. A ``reversal`` corrects a posted transfer by moving the
+same amount back. The status of a pending transfer is therefore derived, never edited.
+
+The engine takes the current state of the accounts involved and a linked batch of requests and
+returns either the rows to append plus the balance deltas, or the first error. It is used by the
+database repository under row locks, so what it decides is what gets committed.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from ledger.kit.money import MAX_AMOUNT_BASE_UNITS
+
+#: Largest linked batch accepted in one call (a limit on everything).
+MAX_BATCH_TRANSFERS = 1_000_000
+#: Longest pending timeout: 30 days.
+MAX_TIMEOUT_S = 30 * 24 * 3600
+#: Transfer ids are caller-chosen idempotency keys: printable, short, unambiguous.
+TRANSFER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._/@+-]{0,127}$")
+#: Transfer codes are small non-negative integers naming the business reason.
+MAX_CODE = 65_535
+
+
+#: Shared, read-only default metadata (NamedTuple defaults cannot be factories).
+EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
+class TransferKind(enum.StrEnum):
+    """What a transfer row does to balances."""
+
+    POSTED = "posted"  # single-phase: moves the amount at once
+    PENDING = "pending"  # reserves the amount until posted, voided or expired
+    POST_PENDING = "post_pending"  # posts a pending transfer, fully or partly
+    VOID_PENDING = "void_pending"  # releases a pending transfer
+    REVERSAL = "reversal"  # moves a posted transfer's amount back (a correction)
+
+
+RESOLVING_KINDS = frozenset({TransferKind.POST_PENDING, TransferKind.VOID_PENDING})
+REFERENCING_KINDS = RESOLVING_KINDS | {TransferKind.REVERSAL}
+
+
+class NormalBalance(enum.StrEnum):
+    """Which side increases an account's balance."""
+
+    CREDIT = "credit"  # balance = credits - debits (liabilities, provider accounts)
+    DEBIT = "debit"  # balance = debits - credits (assets, custody)
+
+
+class TransferError(Exception):
+    """A transfer was refused. ``code`` is stable and machine-readable."""
+
+    def __init__(self, code: str, message: str, *, index: int = 0, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.index = index
+        self.field = field
+
+
+class TransferRequest(NamedTuple):
+    """A transfer as asked for by a caller. ``id`` is the idempotency key.
+
+    Immutable tuples rather than frozen dataclasses: an epoch close builds 100k of each, and
+    a frozen dataclass's __init__ costs several times more.
+
+    For post_pending, void_pending and reversal, ``ref_id`` names the transfer acted on and the
+    accounts may be left as None (they are taken from it); ``amount`` None means the full amount.
+    """
+
+    id: str
+    debit_account_id: int | None
+    credit_account_id: int | None
+    amount: int | None
+    code: int
+    kind: TransferKind = TransferKind.POSTED
+    epoch: int | None = None
+    ref_id: str | None = None
+    timeout_s: int | None = None
+    metadata: Mapping[str, Any] = EMPTY_METADATA
+
+
+class Transfer(NamedTuple):
+    """A stored transfer (one append-only row)."""
+
+    seq: int
+    id: str
+    kind: TransferKind
+    debit_account_id: int
+    credit_account_id: int
+    asset: str
+    amount: int
+    code: int
+    epoch: int | None
+    ref_id: str | None
+    timeout_s: int | None
+    metadata: Mapping[str, Any]
+    created_at_us: int
+    prev_hash: bytes
+    hash: bytes
+
+
+@dataclass(slots=True)
+class AccountState:
+    """An account's flags and balances, as locked for the duration of a batch."""
+
+    id: int
+    asset: str
+    normal_balance: NormalBalance
+    may_go_negative: bool
+    debits_pending: int = 0
+    debits_posted: int = 0
+    credits_pending: int = 0
+    credits_posted: int = 0
+
+    def copy(self) -> AccountState:
+        return AccountState(
+            self.id,
+            self.asset,
+            self.normal_balance,
+            self.may_go_negative,
+            self.debits_pending,
+            self.debits_posted,
+            self.credits_pending,
+            self.credits_posted,
+        )
+
+    def balance(self) -> int:
+        """Posted balance on the account's normal side (may be negative if allowed)."""
+        if self.normal_balance is NormalBalance.CREDIT:
+            return self.credits_posted - self.debits_posted
+        return self.debits_posted - self.credits_posted
+
+    def available(self) -> int:
+        """Posted balance less what pending transfers have reserved against it."""
+        if self.normal_balance is NormalBalance.CREDIT:
+            return self.credits_posted - self.debits_posted - self.debits_pending
+        return self.debits_posted - self.credits_posted - self.credits_pending
+
+    def limit_error(self) -> str | None:
+        """The error code if this state breaks the account's limit, else None.
+
+        A credit-normal account that may not go negative must keep posted and pending debits
+        within its posted credits (pending credits are not yet money): TigerBeetle's
+        ``debits_must_not_exceed_credits``. Mirror image for debit-normal accounts.
+        """
+        if self.may_go_negative:
+            return None
+        if self.normal_balance is NormalBalance.CREDIT:
+            if self.debits_pending + self.debits_posted > self.credits_posted:
+                return "exceeds_credits"
+        elif self.credits_pending + self.credits_posted > self.debits_posted:
+            return "exceeds_debits"
+        return None
+
+
+class ResolvedTransfer(NamedTuple):
+    """A request with defaults filled from the transfer it references, ready to store."""
+
+    id: str
+    kind: TransferKind
+    debit_account_id: int
+    credit_account_id: int
+    asset: str
+    amount: int
+    code: int
+    epoch: int | None
+    ref_id: str | None
+    timeout_s: int | None
+    metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RefState:
+    """What the engine needs to know about a referenced, already stored transfer."""
+
+    transfer: Transfer
+    resolved_by: TransferKind | None  # post_pending / void_pending, if already resolved
+    reversed: bool  # a reversal of it already exists
+    expired: bool  # a pending transfer whose timeout has passed (decided by the caller's clock)
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """What a batch will append and how balances change."""
+
+    new: list[ResolvedTransfer]
+    existing: list[Transfer]
+    accounts: dict[int, AccountState]  # the post-batch state of every touched account
+    touched: set[int]
+
+
+COMPARED_FIELDS = (
+    "kind",
+    "debit_account_id",
+    "credit_account_id",
+    "amount",
+    "code",
+    "epoch",
+    "ref_id",
+    "timeout_s",
+    "metadata",
+)
+
+
+def validate_request(req: TransferRequest, index: int) -> None:
+    """Shape checks that need no state. Raises TransferError naming the field."""
+
+    def fail(code: str, fld: str, msg: str) -> TransferError:
+        return TransferError(code, f"transfers[{index}].{fld}: {msg}", index=index, field=fld)
+
+    if not isinstance(req.id, str) or not TRANSFER_ID_RE.match(req.id):
+        raise fail("id_invalid", "id", "must match " + TRANSFER_ID_RE.pattern)
+    if not isinstance(req.kind, TransferKind):
+        raise fail("kind_invalid", "kind", "unknown transfer kind")
+    if req.amount is not None:
+        if type(req.amount) is not int:
+            raise fail("amount_not_integer", "amount", "must be an integer count of base units")
+        if req.amount <= 0:
+            raise fail("amount_must_be_positive", "amount", "must be greater than zero")
+        if req.amount > MAX_AMOUNT_BASE_UNITS:
+            raise fail("amount_too_large", "amount", "exceeds 2^256-1 base units")
+    elif req.kind not in REFERENCING_KINDS:
+        raise fail("amount_must_be_positive", "amount", "is required")
+    if type(req.code) is not int or not 0 <= req.code <= MAX_CODE:
+        raise fail("code_invalid", "code", f"must be an integer in 0..{MAX_CODE}")
+    if req.epoch is not None and (type(req.epoch) is not int or req.epoch < 0):
+        raise fail("epoch_invalid", "epoch", "must be a non-negative integer")
+    if req.kind in REFERENCING_KINDS:
+        if req.ref_id is None:
+            raise fail("ref_id_required", "ref_id", f"is required for {req.kind.value}")
+    elif req.ref_id is not None:
+        raise fail("ref_id_must_be_empty", "ref_id", f"is not allowed for {req.kind.value}")
+    if req.kind is not TransferKind.REVERSAL and req.kind not in RESOLVING_KINDS:
+        for fld in ("debit_account_id", "credit_account_id"):
+            v = getattr(req, fld)
+            if type(v) is not int or v <= 0:
+                raise fail("account_id_invalid", fld, "must be a positive integer account id")
+        if req.debit_account_id == req.credit_account_id:
+            raise fail("accounts_must_be_different", "credit_account_id", "equals debit_account_id")
+    if req.timeout_s is not None:
+        if req.kind is not TransferKind.PENDING:
+            raise fail(
+                "timeout_reserved_for_pending", "timeout_s", "only pending transfers time out"
+            )
+        if type(req.timeout_s) is not int or not 0 < req.timeout_s <= MAX_TIMEOUT_S:
+            raise fail("timeout_invalid", "timeout_s", f"must be an integer in 1..{MAX_TIMEOUT_S}")
+    check_metadata(req.metadata, f"transfers[{index}].metadata", index)
+
+
+def check_metadata(value: object, path: str, index: int = 0, depth: int = 0) -> None:
+    """Metadata is JSON without floats (no float may carry money, even by accident)."""
+    if depth > 8:
+        raise TransferError("metadata_invalid", f"{path}: nested too deeply", index=index)
+    if value is None or isinstance(value, bool | str):
+        return
+    if type(value) is int:
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TransferError(
+                    "metadata_invalid", f"{path}: keys must be strings", index=index
+                )
+            check_metadata(v, f"{path}.{k}", index, depth + 1)
+        return
+    if isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            check_metadata(v, f"{path}[{i}]", index, depth + 1)
+        return
+    raise TransferError(
+        "metadata_invalid",
+        f"{path}: {type(value).__name__} is not allowed (JSON strings, integers, booleans, "
+        "null, lists and objects only; no floats)",
+        index=index,
+        field="metadata",
+    )
+
+
+def _resolve_against(req: TransferRequest, ref: Transfer) -> ResolvedTransfer:
+    """Fill a referencing request's defaults from the transfer it references."""
+    if req.kind is TransferKind.REVERSAL:
+        debit, credit = ref.credit_account_id, ref.debit_account_id
+    else:
+        debit, credit = ref.debit_account_id, ref.credit_account_id
+    amount = ref.amount if req.amount is None else req.amount
+    return ResolvedTransfer(
+        id=req.id,
+        kind=req.kind,
+        debit_account_id=debit if req.debit_account_id is None else req.debit_account_id,
+        credit_account_id=credit if req.credit_account_id is None else req.credit_account_id,
+        asset=ref.asset,
+        amount=amount,
+        code=req.code,
+        epoch=req.epoch,
+        ref_id=req.ref_id,
+        timeout_s=req.timeout_s,
+        metadata=req.metadata,
+    )
+
+
+def compare_existing(
+    req: TransferRequest, stored: Transfer, ref: Transfer | None, index: int
+) -> None:
+    """Idempotency: the same id must carry the same fields, else ``exists_with_different_<f>``."""
+    if req.kind in REFERENCING_KINDS and ref is not None and req.ref_id == stored.ref_id:
+        want: Any = _resolve_against(req, ref)
+    else:
+        want = req
+    for fld in COMPARED_FIELDS:
+        a = getattr(want, fld)
+        b = getattr(stored, fld)
+        if fld == "metadata":
+            a, b = dict(a), dict(b)
+        if a != b:
+            raise TransferError(
+                f"exists_with_different_{fld}",
+                f"transfers[{index}]: id {req.id!r} already exists with a different {fld}",
+                index=index,
+                field=fld,
+            )
+
+
+def plan_batch(
+    requests: Sequence[TransferRequest],
+    *,
+    existing: Mapping[str, Transfer],
+    refs: Mapping[str, RefState],
+    accounts: dict[int, AccountState],
+) -> BatchPlan:
+    """Decide a linked batch: all of it applies, or the first error is raised.
+
+    ``existing`` holds stored transfers with the batch's ids (retries), ``refs`` the stored
+    transfers referenced by ``ref_id``, ``accounts`` the current state of every account named.
+    The plan updates those ``accounts`` objects in place (so a 100k-account batch copies
+    nothing): pass objects you own, and drop them if this raises.
+    Requests are applied in order, so a later transfer in the batch may spend what an earlier
+    one credited, and may post or void a pending transfer created earlier in the same batch.
+    Limits are checked after every transfer, as TigerBeetle does, not only at the end.
+    """
+    if len(requests) > MAX_BATCH_TRANSFERS:
+        raise TransferError("batch_too_large", f"at most {MAX_BATCH_TRANSFERS} transfers per batch")
+    new: list[ResolvedTransfer] = []
+    olds: list[Transfer] = []
+    seen: set[str] = set()
+    touched: set[int] = set()
+    in_batch: dict[str, ResolvedTransfer] = {}
+    resolved_in_batch: set[str] = set()
+    reversed_in_batch: set[str] = set()
+
+    def acct(aid: int, index: int, fld: str) -> AccountState:
+        st = accounts.get(aid)
+        if st is None:
+            raise TransferError(
+                "account_not_found",
+                f"transfers[{index}].{fld}: account {aid} does not exist",
+                index=index,
+                field=fld,
+            )
+        return st
+
+    posted, pending = TransferKind.POSTED, TransferKind.PENDING
+    for i, req in enumerate(requests):
+        rid = req.id
+        if rid in seen:
+            raise TransferError(
+                "duplicate_id_in_batch",
+                f"transfers[{i}].id: {rid!r} appears twice",
+                index=i,
+                field="id",
+            )
+        seen.add(rid)
+        if existing:
+            stored = existing.get(rid)
+            if stored is not None:
+                ref_state = refs.get(stored.ref_id) if stored.ref_id else None
+                compare_existing(req, stored, ref_state.transfer if ref_state else None, i)
+                olds.append(stored)
+                continue
+
+        kind = req.kind
+        if kind is posted or kind is pending:
+            # The hot path (emission, rewards, stake moves): no reference to resolve.
+            d_id, c_id, amount = (
+                int(req.debit_account_id or 0),
+                int(req.credit_account_id or 0),
+                int(req.amount or 0),
+            )
+            dr = accounts.get(d_id) or acct(d_id, i, "debit_account_id")
+            cr = accounts.get(c_id) or acct(c_id, i, "credit_account_id")
+            if dr.asset != cr.asset:
+                raise _asset_error(i, dr, cr)
+            rt = ResolvedTransfer(
+                rid, kind, d_id, c_id, dr.asset, amount, req.code, req.epoch, None,
+                req.timeout_s, req.metadata,
+            )  # fmt: skip
+            if kind is posted:
+                dr.debits_posted += amount
+                cr.credits_posted += amount
+            else:
+                dr.debits_pending += amount
+                cr.credits_pending += amount
+        else:
+            rt = _plan_referencing(req, i, refs, in_batch, resolved_in_batch, reversed_in_batch)
+            dr = accounts.get(rt.debit_account_id) or acct(
+                rt.debit_account_id, i, "debit_account_id"
+            )
+            cr = accounts.get(rt.credit_account_id) or acct(
+                rt.credit_account_id, i, "credit_account_id"
+            )
+            if dr.asset != cr.asset:
+                raise _asset_error(i, dr, cr)
+            if rt.asset != dr.asset:
+                raise TransferError(
+                    "asset_mismatch",
+                    f"transfers[{i}]: accounts differ from the referenced transfer",
+                    index=i,
+                )
+            _apply(rt, dr, cr, _ref_amount(rt, refs, in_batch))
+        if not dr.may_go_negative or not cr.may_go_negative:
+            for st, side in ((dr, "debit_account_id"), (cr, "credit_account_id")):
+                err = st.limit_error()
+                if err is not None:
+                    raise TransferError(
+                        err,
+                        f"transfers[{i}].{side}: account {st.id} would go below zero "
+                        f"(short by {-st.available()} base units)",
+                        index=i,
+                        field=side,
+                    )
+        if dr.debits_posted > MAX_AMOUNT_BASE_UNITS or cr.credits_posted > MAX_AMOUNT_BASE_UNITS:
+            raise _overflow(i, dr, cr)
+        if dr.debits_pending > MAX_AMOUNT_BASE_UNITS or cr.credits_pending > MAX_AMOUNT_BASE_UNITS:
+            raise _overflow(i, dr, cr)
+        new.append(rt)
+        in_batch[rid] = rt
+        touched.add(dr.id)
+        touched.add(cr.id)
+    return BatchPlan(new=new, existing=olds, accounts=dict(accounts), touched=touched)
+
+
+def _overflow(i: int, dr: AccountState, cr: AccountState) -> TransferError:
+    """A counter would pass 2^256-1 (the uint256 ceiling, and what NUMERIC(78,0) must hold)."""
+    for st, names in (
+        (dr, ("debits_posted", "debits_pending")),
+        (cr, ("credits_posted", "credits_pending")),
+    ):
+        for name in names:
+            if getattr(st, name) > MAX_AMOUNT_BASE_UNITS:
+                return TransferError(
+                    f"overflows_{name}",
+                    f"transfers[{i}]: account {st.id} {name} would exceed 2^256-1 base units",
+                    index=i,
+                    field="amount",
+                )
+    raise AssertionError("no counter overflowed")
+
+
+def _asset_error(i: int, dr: AccountState, cr: AccountState) -> TransferError:
+    return TransferError(
+        "accounts_must_have_the_same_asset",
+        f"transfers[{i}]: debit account is {dr.asset}, credit account is {cr.asset}",
+        index=i,
+        field="credit_account_id",
+    )
+
+
+def _ref_amount(
+    rt: ResolvedTransfer, refs: Mapping[str, RefState], in_batch: Mapping[str, ResolvedTransfer]
+) -> int:
+    if rt.kind not in RESOLVING_KINDS or rt.ref_id is None:
+        return 0
+    if rt.ref_id in in_batch:
+        return in_batch[rt.ref_id].amount
+    return refs[rt.ref_id].transfer.amount
+
+
+def _plan_referencing(
+    req: TransferRequest,
+    i: int,
+    refs: Mapping[str, RefState],
+    in_batch: Mapping[str, ResolvedTransfer],
+    resolved_in_batch: set[str],
+    reversed_in_batch: set[str],
+) -> ResolvedTransfer:
+    ref_id = req.ref_id or ""
+
+    def fail(code: str, msg: str) -> TransferError:
+        return TransferError(code, f"transfers[{i}].ref_id: {msg}", index=i, field="ref_id")
+
+    target: Transfer | ResolvedTransfer
+    rs = refs.get(ref_id)
+    if ref_id in in_batch:
+        target = in_batch[ref_id]
+        already_resolved = ref_id in resolved_in_batch
+        already_reversed = ref_id in reversed_in_batch
+        expired = False
+    elif rs is not None:
+        target = rs.transfer
+        already_resolved = rs.resolved_by is not None or ref_id in resolved_in_batch
+        already_reversed = rs.reversed or ref_id in reversed_in_batch
+        expired = rs.expired
+    else:
+        what = "pending transfer" if req.kind in RESOLVING_KINDS else "transfer"
+        raise fail(f"{what.replace(' ', '_')}_not_found", f"{what} {ref_id!r} does not exist")
+
+    if req.kind in RESOLVING_KINDS:
+        if target.kind is not TransferKind.PENDING:
+            raise fail("pending_transfer_not_pending", f"{ref_id!r} is not a pending transfer")
+        if already_resolved:
+            prior = rs.resolved_by if rs is not None and rs.resolved_by else None
+            code = (
+                {
+                    TransferKind.POST_PENDING: "pending_transfer_already_posted",
+                    TransferKind.VOID_PENDING: "pending_transfer_already_voided",
+                }.get(prior, "pending_transfer_already_resolved")
+                if prior
+                else "pending_transfer_already_resolved"
+            )
+            raise fail(code, f"{ref_id!r} was already resolved")
+        if expired and req.kind is TransferKind.POST_PENDING:
+            raise fail(
+                "pending_transfer_expired", f"{ref_id!r} timed out and can no longer be posted"
+            )
+        if req.amount is not None and req.amount > target.amount:
+            raise TransferError(
+                "exceeds_pending_transfer_amount",
+                f"transfers[{i}].amount: {req.amount} exceeds the pending {target.amount}",
+                index=i,
+                field="amount",
+            )
+        if req.kind is TransferKind.VOID_PENDING and req.amount not in (None, target.amount):
+            raise TransferError(
+                "pending_transfer_has_different_amount",
+                f"transfers[{i}].amount: a void releases the whole pending amount {target.amount}",
+                index=i,
+                field="amount",
+            )
+        resolved_in_batch.add(ref_id)
+    else:
+        if target.kind not in (TransferKind.POSTED, TransferKind.POST_PENDING):
+            raise fail(
+                "transfer_not_reversible",
+                f"{ref_id!r} is a {target.kind.value} transfer; "
+                "only posted amounts can be reversed",
+            )
+        if already_reversed:
+            raise fail("transfer_already_reversed", f"{ref_id!r} was already reversed")
+        if req.amount is not None and req.amount != target.amount:
+            raise TransferError(
+                "reversal_must_match_amount",
+                f"transfers[{i}].amount: a reversal moves back the full {target.amount}",
+                index=i,
+                field="amount",
+            )
+        reversed_in_batch.add(ref_id)
+
+    for fld in ("debit_account_id", "credit_account_id"):
+        v = getattr(req, fld)
+        expect = (
+            (target.credit_account_id if fld == "debit_account_id" else target.debit_account_id)
+            if req.kind is TransferKind.REVERSAL
+            else getattr(target, fld)
+        )
+        if v is not None and v != expect:
+            raise TransferError(
+                "accounts_must_match_referenced_transfer",
+                f"transfers[{i}].{fld}: must be {expect} (from {ref_id!r}) or omitted",
+                index=i,
+                field=fld,
+            )
+    ref_transfer = target if isinstance(target, Transfer) else _as_transfer(target)
+    return _resolve_against(req, ref_transfer)
+
+
+def _as_transfer(rt: ResolvedTransfer) -> Transfer:
+    return Transfer(
+        0, rt.id, rt.kind, rt.debit_account_id, rt.credit_account_id, rt.asset, rt.amount, rt.code,
+        rt.epoch, rt.ref_id, rt.timeout_s, rt.metadata, 0, b"", b"",
+    )  # fmt: skip
+
+
+def _apply(rt: ResolvedTransfer, dr: AccountState, cr: AccountState, pending_amount: int) -> None:
+    """Move balances for one resolved transfer (the double entry)."""
+    a = rt.amount
+    k = rt.kind
+    if k is TransferKind.POSTED or k is TransferKind.REVERSAL:
+        dr.debits_posted += a
+        cr.credits_posted += a
+    elif k is TransferKind.PENDING:
+        dr.debits_pending += a
+        cr.credits_pending += a
+    elif k is TransferKind.POST_PENDING:
+        dr.debits_pending -= pending_amount
+        cr.credits_pending -= pending_amount
+        dr.debits_posted += a
+        cr.credits_posted += a
+    else:  # VOID_PENDING
+        dr.debits_pending -= pending_amount
+        cr.credits_pending -= pending_amount

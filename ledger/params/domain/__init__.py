@@ -1,0 +1,1060 @@
+"""The versioned, immutable parameter set that holds every tunable number of the product.
+
+Nothing in the domain reads a number from a module constant: rewards, slashing, staking and
+governance take a :class:`ParameterSet` as an argument. A set is a tree of frozen dataclasses of
+``int``, ``str``, ``bool`` and tuples only, so it is hashable, cannot be changed after creation,
+and has one canonical JSON form (sorted keys, no whitespace, integers only) whose SHA-256 is the
+set's identity. Governance creates a new version instead of editing one, and every reward receipt
+records the version and the hash it was computed with.
+
+Units are in the names: ``*_base_units`` is an amount of SWARM base units (18 decimals),
+``*_ppm`` a ratio, weight or multiplier in parts per million (1.05 is ``1_050_000``), ``*_s`` a
+duration in seconds and ``*_ms`` a latency in milliseconds. :data:`DEFAULT_PARAMS` is version 1,
+the defaults of SPEC.md sections 1-9.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, TypeVar, get_args, get_origin, get_type_hints
+
+from ledger.kit.money import MAX_AMOUNT_BASE_UNITS, PPM, swarm_to_base_units
+
+__all__ = [
+    "CATEGORY_DATACENTER",
+    "CATEGORY_EDGE",
+    "CATEGORY_INDIVIDUAL",
+    "DEFAULT_PARAMS",
+    "PROVIDER_CATEGORIES",
+    "CapacityParams",
+    "CommitmentTier",
+    "EpochParams",
+    "GovernanceParams",
+    "HardwareFloor",
+    "LadderStep",
+    "MultiplierParams",
+    "ParameterError",
+    "ParameterSet",
+    "PerformanceParams",
+    "PoolParams",
+    "ProviderParams",
+    "ProviderTypeParams",
+    "SlashingParams",
+    "StakingParams",
+    "TelemetryParams",
+    "UnknownProviderTypeError",
+    "provider_type",
+]
+
+_MINUTE_S: Final[int] = 60
+_HOUR_S: Final[int] = 60 * _MINUTE_S
+_DAY_S: Final[int] = 24 * _HOUR_S
+
+CATEGORY_INDIVIDUAL: Final[str] = "individual"
+CATEGORY_DATACENTER: Final[str] = "datacenter"
+CATEGORY_EDGE: Final[str] = "edge"
+PROVIDER_CATEGORIES: Final[tuple[str, ...]] = (
+    CATEGORY_INDIVIDUAL,
+    CATEGORY_DATACENTER,
+    CATEGORY_EDGE,
+)
+
+# Names (types, tiers, classes, regions) end up in JSON, URLs and SQL; keep them boring.
+_NAME_RE: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+class ParameterError(ValueError):
+    """A parameter set that violates a rule; ``field`` is the dotted path of the culprit."""
+
+    code: ClassVar[str] = "invalid_parameter"
+    field: str
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class UnknownProviderTypeError(KeyError, ValueError):
+    """Lookup of a provider type that the parameter set does not define.
+
+    It is both a ``KeyError`` (a failed lookup) and a ``ValueError`` (bad input from a caller), so
+    either ``except`` clause catches it.
+    """
+
+    code: ClassVar[str] = "unknown_provider_type"
+    name: str
+
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.known = known
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would print only repr(name); say what is accepted instead.
+        return f"unknown provider type {self.name!r}; known types: {', '.join(self.known)}"
+
+
+# --------------------------------------------------------------------------------------------
+# Generic checks driven by the dataclass annotations, so a new field is validated and serialised
+# without anyone remembering to add code for it.
+
+
+_HINTS_CACHE: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    # Resolving string annotations is slow; a parameter set is built field by field many times.
+    hints = _HINTS_CACHE.get(cls)
+    if hints is None:
+        hints = _HINTS_CACHE[cls] = get_type_hints(cls)
+    return hints
+
+
+def _check_type(tp: Any, value: object, path: str) -> None:
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ParameterError(path, f"must be a bool, not {type(value).__name__}")
+        return
+    if tp is int:
+        # bool is an int subclass and float is what we are keeping out; both are refused.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParameterError(path, f"must be an int, not {type(value).__name__}")
+        return
+    if tp is str:
+        if not isinstance(value, str):
+            raise ParameterError(path, f"must be a str, not {type(value).__name__}")
+        return
+    if get_origin(tp) is tuple:
+        if not isinstance(value, tuple):
+            raise ParameterError(path, f"must be a tuple, not {type(value).__name__}")
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            for i, item in enumerate(value):
+                _check_type(args[0], item, f"{path}[{i}]")
+            return
+        if len(value) != len(args):
+            raise ParameterError(path, f"must have exactly {len(args)} items")
+        for i, (item_tp, item) in enumerate(zip(args, value, strict=True)):
+            _check_type(item_tp, item, f"{path}[{i}]")
+        return
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(value, tp):
+            raise ParameterError(path, f"must be a {tp.__name__}, not {type(value).__name__}")
+        return
+    raise TypeError(f"{path}: unsupported parameter type {tp!r}")  # a programming error
+
+
+def _int_leaves(value: object) -> list[int]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, tuple):
+        return [leaf for item in value for leaf in _int_leaves(item)]
+    return []
+
+
+def _check_unit_suffix(name: str, value: object, path: str) -> None:
+    """Apply the rule the unit suffix implies to every integer in the field."""
+    for leaf in _int_leaves(value):
+        if name.endswith("_base_units") and not 0 <= leaf <= MAX_AMOUNT_BASE_UNITS:
+            raise ParameterError(path, "must be an amount in 0 .. 2**256 - 1 base units")
+        if name.endswith(("_ppm", "_s", "_ms")) and leaf < 0:
+            raise ParameterError(path, "must not be negative")
+
+
+def _validate_fields(obj: object, path: str) -> None:
+    """Check every field's type against its annotation, then its unit suffix rule."""
+    hints = _hints(type(obj))
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        where = f"{path}.{f.name}" if path else f.name
+        _check_type(hints[f.name], value, where)
+        _check_unit_suffix(f.name, value, where)
+
+
+def _check_range(path: str, value: int, low: int, high: int | None = None) -> None:
+    if value < low or (high is not None and value > high):
+        bound = f"{low} .. {high}" if high is not None else f">= {low}"
+        raise ParameterError(path, f"must be {bound}, got {value}")
+
+
+def _check_name(path: str, value: str) -> None:
+    if not _NAME_RE.fullmatch(value):
+        raise ParameterError(path, f"{value!r} is not a lowercase name ([a-z0-9_.-], 1-64 chars)")
+
+
+def _check_unique(path: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ParameterError(path, f"duplicate entry {name!r}")
+        seen.add(name)
+
+
+# --------------------------------------------------------------------------------------------
+# Areas of the parameter set. Each class validates itself in __post_init__ with the dotted path
+# it has inside ParameterSet, so an error names e.g. "slashing.split_burn_ppm".
+
+
+@dataclass(frozen=True, slots=True)
+class EpochParams:
+    """Reward epoch timing (SPEC 1, 3).
+
+    ``epoch_settle_grace_s`` is how long after an epoch ends its rollup waits before closing; it
+    must cover the telemetry clock skew so every heartbeat that could still be accepted is in.
+    """
+
+    _PATH: ClassVar[str] = "epoch"
+
+    epoch_length_s: int
+    epoch_settle_grace_s: int
+
+    def __post_init__(self) -> None:
+        _validate_fields(self, self._PATH)
+        _check_range(f"{self._PATH}.epoch_length_s", self.epoch_length_s, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryParams:
+    """Heartbeat ingestion limits and the eligibility floor (SPEC 3, 4.2).
+
+    ``seq_reorder_window`` is how far below a node's highest accepted ``seq`` a late heartbeat
+    may still be accepted (order independence); anything further back is rejected.
+    ``min_heartbeats_ppm`` is the share of expected heartbeats a node needs to earn anything.
+    """
+
+    _PATH: ClassVar[str] = "telemetry"
+
+    heartbeat_interval_s: int
+    telemetry_batch_max: int
+    clock_skew_s: int
+    seq_reorder_window: int
+    min_heartbeats_ppm: int
+    user_rating_min: int
+    user_rating_max: int
+
+    def __post_init__(self) -> None:
+        p = self._PATH
+        _validate_fields(self, p)
+        _check_range(f"{p}.heartbeat_interval_s", self.heartbeat_interval_s, 1)
+        _check_range(f"{p}.telemetry_batch_max", self.telemetry_batch_max, 1)
+        _check_range(f"{p}.seq_reorder_window", self.seq_reorder_window, 0)
+        _check_range(f"{p}.min_heartbeats_ppm", self.min_heartbeats_ppm, 0, PPM)
+        _check_range(f"{p}.user_rating_min", self.user_rating_min, 0)
+        _check_range(f"{p}.user_rating_max", self.user_rating_max, self.user_rating_min + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTypeParams:
+    """One row of the SPEC 2 provider type table."""
+
+    name: str
+    category: str
+    min_stake_base_units: int
+    type_multiplier_ppm: int
+    latency_target_ms: int
+    unbonding_period_s: int
+
+    def _path(self) -> str:
+        return f"providers.types[{self.name}]"
+
+    def __post_init__(self) -> None:
+        p = self._path()
+        _validate_fields(self, p)
+        _check_name(f"{p}.name", self.name)
+        if self.category not in PROVIDER_CATEGORIES:
+            raise ParameterError(
+                f"{p}.category", f"must be one of {', '.join(PROVIDER_CATEGORIES)}"
+            )
+        _check_range(f"{p}.type_multiplier_ppm", self.type_multiplier_ppm, 1)
+        _check_range(f"{p}.latency_target_ms", self.latency_target_ms, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class HardwareFloor:
+    """Documented minimum hardware for a provider category (SPEC 2)."""
+
+    category: str
+    min_gpus: int
+    min_ram_gb: int
+
+    def __post_init__(self) -> None:
+        p = f"providers.hardware_floors[{self.category}]"
+        _validate_fields(self, p)
+        if self.category not in PROVIDER_CATEGORIES:
+            raise ParameterError(
+                f"{p}.category", f"must be one of {', '.join(PROVIDER_CATEGORIES)}"
+            )
+        _check_range(f"{p}.min_gpus", self.min_gpus, 0)
+        _check_range(f"{p}.min_ram_gb", self.min_ram_gb, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderParams:
+    """The provider type table and hardware floors (SPEC 2)."""
+
+    _PATH: ClassVar[str] = "providers"
+
+    types: tuple[ProviderTypeParams, ...]
+    hardware_floors: tuple[HardwareFloor, ...]
+
+    def __post_init__(self) -> None:
+        p = self._PATH
+        _validate_fields(self, p)
+        if not self.types:
+            raise ParameterError(f"{p}.types", "must define at least one provider type")
+        _check_unique(f"{p}.types", [t.name for t in self.types])
+        _check_unique(f"{p}.hardware_floors", [f.category for f in self.hardware_floors])
+        floors = {f.category for f in self.hardware_floors}
+        for t in self.types:
+            if t.category not in floors:
+                raise ParameterError(
+                    f"{p}.hardware_floors", f"no floor for category {t.category!r} of {t.name!r}"
+                )
+
+    @property
+    def type_names(self) -> tuple[str, ...]:
+        """Names of the defined provider types, in table order."""
+        return tuple(t.name for t in self.types)
+
+    def type(self, name: str) -> ProviderTypeParams:
+        """Return the row of provider type ``name``; :class:`UnknownProviderTypeError` if none."""
+        for t in self.types:
+            if t.name == name:
+                return t
+        raise UnknownProviderTypeError(name, self.type_names)
+
+    def hardware_floor(self, category: str) -> HardwareFloor:
+        """Return the hardware floor of ``category``; ``KeyError`` naming it if undefined."""
+        for f in self.hardware_floors:
+            if f.category == category:
+                return f
+        raise KeyError(f"no hardware floor for provider category {category!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityParams:
+    """Capacity unit weights, all in ppm of one capacity unit (SPEC 2).
+
+    ``capacity_units = gpus x gpu_class_weight + storage_tb x storage + bandwidth_gbps x bw``.
+    GPU classes not listed fall back to the ``other`` weight.
+    """
+
+    _PATH: ClassVar[str] = "capacity"
+    OTHER_GPU_CLASS: ClassVar[str] = "other"
+
+    gpu_class_weights_ppm: tuple[tuple[str, int], ...]
+    storage_ppm_per_tb: int
+    bandwidth_ppm_per_gbps: int
+
+    def __post_init__(self) -> None:
+        p = f"{self._PATH}.gpu_class_weights_ppm"
+        _validate_fields(self, self._PATH)
+        for name, _weight in self.gpu_class_weights_ppm:
+            _check_name(p, name)
+        _check_unique(p, [name for name, _ in self.gpu_class_weights_ppm])
+        if self.OTHER_GPU_CLASS not in dict(self.gpu_class_weights_ppm):
+            raise ParameterError(p, f"must define the fallback class {self.OTHER_GPU_CLASS!r}")
+
+    def gpu_class_weight_ppm(self, gpu_class: str) -> int:
+        """Weight of ``gpu_class`` (case-insensitive), or of ``other`` when it is not listed."""
+        weights = dict(self.gpu_class_weights_ppm)
+        return weights.get(gpu_class.lower(), weights[self.OTHER_GPU_CLASS])
+
+
+@dataclass(frozen=True, slots=True)
+class StakingParams:
+    """Stake requirements and participant locks (SPEC 2, 5).
+
+    Required provider stake = max(type minimum, per GPU x gpus + per TB x storage_tb).
+    Provider unbonding periods live on each provider type.
+    """
+
+    _PATH: ClassVar[str] = "staking"
+
+    stake_per_gpu_base_units: int
+    stake_per_storage_tb_base_units: int
+    platform_user_min_lock_s: int
+    network_operator_min_lock_s: int
+
+    def __post_init__(self) -> None:
+        _validate_fields(self, self._PATH)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolParams:
+    """Epoch emission and dynamic reward scaling (SPEC 4.1).
+
+    ``scale = clamp(demand x growth x market, scale_min, scale_max)``, and it moves at most
+    ``scale_max_step_ppm`` (relative) from the previous epoch's scale, starting from
+    ``scale_initial_ppm``. Demand factor is ``intercept + slope x utilization``; the growth factor
+    rises linearly with the shortfall below ``growth_target_nodes`` up to ``growth_factor_max``;
+    the market factor is clamped and is ``market_factor_no_feed_ppm`` without a price feed.
+    """
+
+    _PATH: ClassVar[str] = "pool"
+
+    base_emission_per_epoch_base_units: int
+    scale_initial_ppm: int
+    scale_min_ppm: int
+    scale_max_ppm: int
+    scale_max_step_ppm: int
+    demand_factor_intercept_ppm: int
+    demand_factor_slope_ppm: int
+    growth_factor_max_ppm: int
+    growth_target_nodes: int
+    market_factor_min_ppm: int
+    market_factor_max_ppm: int
+    market_factor_no_feed_ppm: int
+
+    def __post_init__(self) -> None:
+        p = self._PATH
+        _validate_fields(self, p)
+        _check_range(f"{p}.scale_min_ppm", self.scale_min_ppm, 1)
+        _check_range(f"{p}.scale_max_ppm", self.scale_max_ppm, self.scale_min_ppm)
+        _check_range(
+            f"{p}.scale_initial_ppm", self.scale_initial_ppm, self.scale_min_ppm, self.scale_max_ppm
+        )
+        _check_range(f"{p}.scale_max_step_ppm", self.scale_max_step_ppm, 0, PPM)
+        _check_range(f"{p}.growth_factor_max_ppm", self.growth_factor_max_ppm, PPM)
+        _check_range(f"{p}.growth_target_nodes", self.growth_target_nodes, 0)
+        _check_range(f"{p}.market_factor_min_ppm", self.market_factor_min_ppm, 1)
+        _check_range(
+            f"{p}.market_factor_max_ppm", self.market_factor_max_ppm, self.market_factor_min_ppm
+        )
+        _check_range(
+            f"{p}.market_factor_no_feed_ppm",
+            self.market_factor_no_feed_ppm,
+            self.market_factor_min_ppm,
+            self.market_factor_max_ppm,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceParams:
+    """The reward distribution matrix (SPEC 4.3).
+
+    Scores are ppm in ``0 .. 1_000_000``. Uptime scores 0 below ``uptime_floor_ppm`` and rises
+    linearly to 1 at ``uptime_target_ppm``; error rate scores ``max(0, 1 - err / zero_score)``;
+    response time ``min(1, target / p50)``; a node without ratings scores
+    ``unrated_rating_score_ppm``. ``maintenance_budget_s`` of announced maintenance per
+    ``maintenance_window_s`` does not count as downtime.
+    """
+
+    _PATH: ClassVar[str] = "performance"
+
+    weight_uptime_ppm: int
+    weight_error_rate_ppm: int
+    weight_response_time_ppm: int
+    weight_user_rating_ppm: int
+    uptime_floor_ppm: int
+    uptime_target_ppm: int
+    error_rate_zero_score_ppm: int
+    no_jobs_error_score_ppm: int
+    unrated_rating_score_ppm: int
+    maintenance_budget_s: int
+    maintenance_window_s: int
+
+    def __post_init__(self) -> None:
+        p = self._PATH
+        _validate_fields(self, p)
+        for name in (
+            "weight_uptime_ppm",
+            "weight_error_rate_ppm",
+            "weight_response_time_ppm",
+            "weight_user_rating_ppm",
+            "uptime_floor_ppm",
+            "uptime_target_ppm",
+            "no_jobs_error_score_ppm",
+            "unrated_rating_score_ppm",
+        ):
+            _check_range(f"{p}.{name}", getattr(self, name), 0, PPM)
+        total = (
+            self.weight_uptime_ppm
+            + self.weight_error_rate_ppm
+            + self.weight_response_time_ppm
+            + self.weight_user_rating_ppm
+        )
+        if total != PPM:
+            raise ParameterError(
+                f"{p}.weight_uptime_ppm", f"metric weights sum to {total}, not {PPM}"
+            )
+        # A floor equal to the target would make the linear ramp divide by zero.
+        _check_range(
+            f"{p}.uptime_target_ppm", self.uptime_target_ppm, self.uptime_floor_ppm + 1, PPM
+        )
+        _check_range(f"{p}.error_rate_zero_score_ppm", self.error_rate_zero_score_ppm, 1, PPM)
+        _check_range(f"{p}.maintenance_window_s", self.maintenance_window_s, 1)
+        _check_range(
+            f"{p}.maintenance_budget_s", self.maintenance_budget_s, 0, self.maintenance_window_s
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentTier:
+    """A lock tier of the long-term incentive: locking ``lock_s`` earns ``multiplier_ppm``."""
+
+    name: str
+    lock_s: int
+    multiplier_ppm: int
+
+    def __post_init__(self) -> None:
+        p = f"multipliers.commitment_tiers[{self.name}]"
+        _validate_fields(self, p)
+        _check_name(f"{p}.name", self.name)
+        _check_range(f"{p}.multiplier_ppm", self.multiplier_ppm, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class MultiplierParams:
+    """Commitment, scarcity, region and standing multipliers (SPEC 4.4).
+
+    Scarcity per resource class is
+    ``clamp(base + slope x (demand/supply - pivot), scarcity_min, scarcity_max)``.
+    ``underserved_regions`` is kept sorted and de-duplicated, so two sets with the same regions in
+    another order are equal and hash the same. Standing after a jail climbs through
+    ``standing_restoration_steps_ppm``, one step per clean epoch.
+    """
+
+    _PATH: ClassVar[str] = "multipliers"
+
+    commitment_tiers: tuple[CommitmentTier, ...]
+    scarcity_resource_classes: tuple[str, ...]
+    scarcity_base_ppm: int
+    scarcity_slope_ppm: int
+    scarcity_pivot_ppm: int
+    scarcity_min_ppm: int
+    scarcity_max_ppm: int
+    region_default_multiplier_ppm: int
+    region_underserved_multiplier_ppm: int
+    underserved_regions: tuple[str, ...]
+    standing_good_ppm: int
+    standing_restoration_steps_ppm: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        p = self._PATH
+        _validate_fields(self, p)
+        tiers = self.commitment_tiers
+        if not tiers or tiers[0].lock_s != 0:
+            raise ParameterError(f"{p}.commitment_tiers", "must start with a flexible 0 s tier")
+        _check_unique(f"{p}.commitment_tiers", [t.name for t in tiers])
+        for prev, cur in itertools.pairwise(tiers):
+            if cur.lock_s <= prev.lock_s or cur.multiplier_ppm < prev.multiplier_ppm:
+                raise ParameterError(
+                    f"{p}.commitment_tiers",
+                    "must be ordered by strictly longer lock and non-decreasing multiplier",
+                )
+        for name in self.scarcity_resource_classes:
+            _check_name(f"{p}.scarcity_resource_classes", name)
+        _check_unique(f"{p}.scarcity_resource_classes", list(self.scarcity_resource_classes))
+        _check_range(f"{p}.scarcity_min_ppm", self.scarcity_min_ppm, 1)
+        _check_range(f"{p}.scarcity_max_ppm", self.scarcity_max_ppm, self.scarcity_min_ppm)
+        _check_range(f"{p}.region_default_multiplier_ppm", self.region_default_multiplier_ppm, 1)
+        _check_range(
+            f"{p}.region_underserved_multiplier_ppm", self.region_underserved_multiplier_ppm, 1
+        )
+        for region in self.underserved_regions:
+            _check_name(f"{p}.underserved_regions", region)
+        # Normalise instead of refusing: the list is a set, and its order must not change the hash.
+        object.__setattr__(
+            self, "underserved_regions", tuple(sorted(set(self.underserved_regions)))
+        )
+        _check_range(f"{p}.standing_good_ppm", self.standing_good_ppm, 1, PPM)
+        steps = self.standing_restoration_steps_ppm
+        path_steps = f"{p}.standing_restoration_steps_ppm"
+        if not steps or steps[-1] != self.standing_good_ppm:
+            raise ParameterError(path_steps, "must be non-empty and end at standing_good_ppm")
+        if steps[0] <= 0 or any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ParameterError(path_steps, "must be positive and strictly increasing")
+
+    def commitment_tier(self, name: str) -> CommitmentTier:
+        """Return the commitment tier called ``name``; ``KeyError`` naming it if undefined."""
+        for t in self.commitment_tiers:
+            if t.name == name:
+                return t
+        known = ", ".join(t.name for t in self.commitment_tiers)
+        raise KeyError(f"unknown commitment tier {name!r}; known tiers: {known}")
+
+    def commitment_tier_for_lock(self, lock_s: int) -> CommitmentTier:
+        """Return the best tier a lock of ``lock_s`` seconds qualifies for (flexible if none)."""
+        best = self.commitment_tiers[0]
+        for t in self.commitment_tiers:
+            if t.lock_s <= lock_s:
+                best = t
+        return best
+
+
+@dataclass(frozen=True, slots=True)
+class LadderStep:
+    """One rung of the graduated poor-performance ladder (SPEC 6).
+
+    The last rung applies to its offence number and every later one. ``reward_multiplier_ppm``
+    scales that epoch's reward; a jail makes the node ineligible for as long as it lasts.
+    """
+
+    offence_number: int
+    label: str
+    reward_multiplier_ppm: int
+    stake_slash_ppm: int
+    jail_s: int
+    governor_review_required: bool
+
+    def __post_init__(self) -> None:
+        p = f"slashing.ladder[{self.offence_number}]"
+        _validate_fields(self, p)
+        _check_name(f"{p}.label", self.label)
+        _check_range(f"{p}.reward_multiplier_ppm", self.reward_multiplier_ppm, 0, PPM)
+        _check_range(f"{p}.stake_slash_ppm", self.stake_slash_ppm, 0, PPM)
+
+
+@dataclass(frozen=True, slots=True)
+class SlashingParams:
+    """The slashing matrix, ladder, appeal and distribution of slashed funds (SPEC 6).
+
+    Poor performance: uptime below ``downtime_uptime_threshold_ppm``, error rate above
+    ``error_rate_threshold_ppm`` or p50 latency above ``latency_threshold_multiple_ppm`` times the
+    type's target counts as an offence on the ladder, over ``offence_window_s``.
+    """
+
+    _PATH: ClassVar[str] = "slashing"
+
+    downtime_uptime_threshold_ppm: int
+    error_rate_threshold_ppm: int
+    latency_threshold_multiple_ppm: int
+    offence_window_s: int
+    ladder: tuple[LadderStep, ...]
+    security_minor_slash_ppm: int
+    security_major_slash_ppm: int
+    security_critical_slash_ppm: int
+    security_critical_tombstone: bool
+    malicious_slash_ppm: int
+    malicious_tombstone_on_repeat: bool
+    under_stake_grace_s: int
+    sybil_slash_per_duplicate_ppm: int
+    sybil_slash_max_ppm: int
+    hoarding_slash_per_severity_unit_ppm: int
+    hoarding_slash_max_ppm: int
+    appeal_window_s: int
+    correlated_outage_threshold_ppm: int
+    split_insurance_ppm: int
+    split_treasury_ppm: int
+    split_burn_ppm: int
+
+    def __post_init__(self) -> None:
+        p = self._PATH
+        _validate_fields(self, p)
+        for name in (
+            "downtime_uptime_threshold_ppm",
+            "error_rate_threshold_ppm",
+            "security_minor_slash_ppm",
+            "security_major_slash_ppm",
+            "security_critical_slash_ppm",
+            "malicious_slash_ppm",
+            "sybil_slash_per_duplicate_ppm",
+            "sybil_slash_max_ppm",
+            "hoarding_slash_per_severity_unit_ppm",
+            "hoarding_slash_max_ppm",
+            "correlated_outage_threshold_ppm",
+            "split_insurance_ppm",
+            "split_treasury_ppm",
+            "split_burn_ppm",
+        ):
+            _check_range(f"{p}.{name}", getattr(self, name), 0, PPM)
+        _check_range(
+            f"{p}.latency_threshold_multiple_ppm", self.latency_threshold_multiple_ppm, PPM
+        )
+        _check_range(f"{p}.offence_window_s", self.offence_window_s, 1)
+        if not self.ladder or [s.offence_number for s in self.ladder] != list(
+            range(1, len(self.ladder) + 1)
+        ):
+            raise ParameterError(f"{p}.ladder", "offence numbers must be 1, 2, 3, ... in order")
+        if not (
+            self.security_minor_slash_ppm
+            <= self.security_major_slash_ppm
+            <= self.security_critical_slash_ppm
+        ):
+            raise ParameterError(
+                f"{p}.security_major_slash_ppm",
+                "severities must be ordered minor <= major <= critical",
+            )
+        _check_range(
+            f"{p}.hoarding_slash_max_ppm",
+            self.hoarding_slash_max_ppm,
+            self.hoarding_slash_per_severity_unit_ppm,
+            PPM,
+        )
+        split = self.split_insurance_ppm + self.split_treasury_ppm + self.split_burn_ppm
+        if split != PPM:
+            raise ParameterError(f"{p}.split_insurance_ppm", f"split sums to {split}, not {PPM}")
+
+    def ladder_step(self, offence_number: int) -> LadderStep:
+        """Return the rung for the ``offence_number``-th offence in the window (1-based)."""
+        if offence_number < 1:
+            raise ValueError(f"offence_number must be >= 1, got {offence_number}")
+        return self.ladder[min(offence_number, len(self.ladder)) - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceParams:
+    """Proposal quorum, timelock and impact preview depth (SPEC 9)."""
+
+    _PATH: ClassVar[str] = "governance"
+
+    governor_count: int
+    quorum: int
+    timelock_s: int
+    impact_preview_epochs: int
+
+    def __post_init__(self) -> None:
+        p = self._PATH
+        _validate_fields(self, p)
+        _check_range(f"{p}.governor_count", self.governor_count, 1)
+        _check_range(f"{p}.quorum", self.quorum, 1, self.governor_count)
+        _check_range(f"{p}.impact_preview_epochs", self.impact_preview_epochs, 0)
+
+
+# --------------------------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+
+
+def _from_plain(tp: Any, data: object, path: str) -> object:
+    """Rebuild a value of annotation ``tp`` from its JSON-shaped form, strictly."""
+    if get_origin(tp) is tuple:
+        if not isinstance(data, list | tuple):
+            raise ParameterError(path, f"must be a list, not {type(data).__name__}")
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_plain(args[0], item, f"{path}[{i}]") for i, item in enumerate(data))
+        if len(data) != len(args):
+            raise ParameterError(path, f"must have exactly {len(args)} items")
+        return tuple(
+            _from_plain(item_tp, item, f"{path}[{i}]")
+            for i, (item_tp, item) in enumerate(zip(args, data, strict=True))
+        )
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _dataclass_from_plain(tp, data, path)
+    _check_type(tp, data, path)
+    return data
+
+
+def _dataclass_from_plain(cls: type[_T], data: object, path: str) -> _T:
+    if not isinstance(data, Mapping):
+        raise ParameterError(path or "<root>", f"must be an object, not {type(data).__name__}")
+    hints = _hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    prefix = f"{path}." if path else ""
+    for key in data:
+        if key not in names:
+            raise ParameterError(f"{prefix}{key}", "unknown field")
+    kwargs: dict[str, object] = {}
+    for name in names:
+        if name not in data:
+            raise ParameterError(f"{prefix}{name}", "missing field")
+        kwargs[name] = _from_plain(hints[name], data[name], f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _to_plain(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_to_plain(item) for item in value]
+    if isinstance(value, bool | int | str):
+        return value
+    raise TypeError(f"cannot serialise {type(value).__name__}")  # guarded by _validate_fields
+
+
+def _refuse_float(text: str) -> object:
+    raise ParameterError("<json>", f"floats are not allowed in a parameter set: {text}")
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterSet:
+    """A complete, immutable, versioned parameter set.
+
+    Identity is :meth:`content_hash`, the SHA-256 of :meth:`canonical_json`. Build a changed
+    version with ``dataclasses.replace`` (it re-validates) and a new ``version``.
+    """
+
+    version: int
+    epoch: EpochParams
+    telemetry: TelemetryParams
+    providers: ProviderParams
+    capacity: CapacityParams
+    staking: StakingParams
+    pool: PoolParams
+    performance: PerformanceParams
+    multipliers: MultiplierParams
+    slashing: SlashingParams
+    governance: GovernanceParams
+
+    def __post_init__(self) -> None:
+        _validate_fields(self, "")
+        _check_range("version", self.version, 1)
+        # Every heartbeat the ingest may still accept (+-clock skew) must land before the close.
+        if self.epoch.epoch_settle_grace_s < self.telemetry.clock_skew_s:
+            raise ParameterError(
+                "epoch.epoch_settle_grace_s",
+                f"must be >= telemetry.clock_skew_s ({self.telemetry.clock_skew_s})",
+            )
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the JSON-shaped form: nested dicts, lists, ints, strs and bools only."""
+        plain = _to_plain(self)
+        assert isinstance(plain, dict)
+        return plain
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> ParameterSet:
+        """Rebuild and validate a set from :meth:`to_dict` output; unknown or missing fields,
+        floats and bools-as-ints are refused with a :class:`ParameterError` naming the path."""
+        return _dataclass_from_plain(cls, data, "")
+
+    def canonical_json(self) -> str:
+        """Return the canonical JSON: sorted keys, no whitespace, ASCII, integers only."""
+        return json.dumps(
+            self.to_dict(),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
+            allow_nan=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ParameterSet:
+        """Parse JSON (canonical or not) into a validated set; any float is refused."""
+        data = json.loads(text, parse_float=_refuse_float, parse_constant=_refuse_float)
+        if not isinstance(data, dict):
+            raise ParameterError("<root>", "must be a JSON object")
+        return cls.from_dict(data)
+
+    def content_hash(self) -> str:
+        """Return the lowercase hex SHA-256 of :meth:`canonical_json`."""
+        return hashlib.sha256(self.canonical_json().encode("ascii")).hexdigest()
+
+    def provider_type(self, name: str) -> ProviderTypeParams:
+        """Return provider type ``name``; :class:`UnknownProviderTypeError` if undefined."""
+        return self.providers.type(name)
+
+
+def _swarm(whole: int) -> int:
+    return swarm_to_base_units(whole)
+
+
+def _provider(
+    name: str, category: str, min_stake_swarm: int, multiplier_ppm: int, latency_ms: int, days: int
+) -> ProviderTypeParams:
+    return ProviderTypeParams(
+        name=name,
+        category=category,
+        min_stake_base_units=_swarm(min_stake_swarm),
+        type_multiplier_ppm=multiplier_ppm,
+        latency_target_ms=latency_ms,
+        unbonding_period_s=days * _DAY_S,
+    )
+
+
+DEFAULT_PARAMS: Final[ParameterSet] = ParameterSet(
+    version=1,
+    epoch=EpochParams(
+        epoch_length_s=_HOUR_S,
+        # Equal to the clock skew: the latest heartbeat still accepted for an epoch is in.
+        epoch_settle_grace_s=300,
+    ),
+    telemetry=TelemetryParams(
+        heartbeat_interval_s=60,
+        telemetry_batch_max=1_000,
+        clock_skew_s=300,
+        # Generous next to the ~10 heartbeats a +-300 s window holds, so retried batches that
+        # arrive out of order are still accepted; duplicates are dropped by (node_id, seq).
+        seq_reorder_window=1_000,
+        min_heartbeats_ppm=500_000,
+        user_rating_min=1,
+        user_rating_max=5,
+    ),
+    providers=ProviderParams(
+        types=(
+            _provider("individual", CATEGORY_INDIVIDUAL, 1_000, 1_000_000, 100, 7),
+            _provider("gaming_pc", CATEGORY_INDIVIDUAL, 1_000, 1_000_000, 100, 7),
+            _provider("workstation", CATEGORY_INDIVIDUAL, 2_500, 1_050_000, 50, 7),
+            _provider("data_center", CATEGORY_DATACENTER, 100_000, 1_150_000, 50, 28),
+            _provider("gpu_cluster", CATEGORY_DATACENTER, 100_000, 1_200_000, 50, 28),
+            _provider("storage_center", CATEGORY_DATACENTER, 50_000, 1_100_000, 50, 28),
+            _provider("edge_provider", CATEGORY_EDGE, 10_000, 1_100_000, 10, 14),
+            _provider("edge_location", CATEGORY_EDGE, 5_000, 1_100_000, 10, 14),
+            _provider("regional_hub", CATEGORY_EDGE, 50_000, 1_150_000, 20, 14),
+        ),
+        hardware_floors=(
+            HardwareFloor(category=CATEGORY_INDIVIDUAL, min_gpus=1, min_ram_gb=32),
+            HardwareFloor(category=CATEGORY_DATACENTER, min_gpus=100, min_ram_gb=1_024),
+            HardwareFloor(category=CATEGORY_EDGE, min_gpus=10, min_ram_gb=256),
+        ),
+    ),
+    capacity=CapacityParams(
+        gpu_class_weights_ppm=(
+            ("h100", 1_000_000),
+            ("a100", 700_000),
+            ("l40s", 500_000),
+            ("rtx4090", 350_000),
+            ("a10", 300_000),
+            ("t4", 150_000),
+            ("other", 100_000),
+        ),
+        storage_ppm_per_tb=50_000,
+        bandwidth_ppm_per_gbps=20_000,
+    ),
+    staking=StakingParams(
+        stake_per_gpu_base_units=_swarm(500),
+        stake_per_storage_tb_base_units=_swarm(100),
+        platform_user_min_lock_s=0,
+        network_operator_min_lock_s=365 * _DAY_S,
+    ),
+    pool=PoolParams(
+        base_emission_per_epoch_base_units=_swarm(10_000),
+        scale_initial_ppm=1_000_000,
+        scale_min_ppm=500_000,
+        scale_max_ppm=2_000_000,
+        scale_max_step_ppm=100_000,
+        demand_factor_intercept_ppm=800_000,
+        demand_factor_slope_ppm=400_000,
+        growth_factor_max_ppm=1_250_000,
+        # The spec leaves the target open; 10,000 active nodes is this project's v1 choice.
+        growth_target_nodes=10_000,
+        market_factor_min_ppm=800_000,
+        market_factor_max_ppm=1_250_000,
+        market_factor_no_feed_ppm=1_000_000,
+    ),
+    performance=PerformanceParams(
+        weight_uptime_ppm=350_000,
+        weight_error_rate_ppm=300_000,
+        weight_response_time_ppm=200_000,
+        weight_user_rating_ppm=150_000,
+        uptime_floor_ppm=900_000,
+        uptime_target_ppm=999_000,
+        error_rate_zero_score_ppm=50_000,
+        no_jobs_error_score_ppm=1_000_000,
+        unrated_rating_score_ppm=500_000,
+        maintenance_budget_s=8 * _HOUR_S,
+        maintenance_window_s=30 * _DAY_S,
+    ),
+    multipliers=MultiplierParams(
+        commitment_tiers=(
+            CommitmentTier(name="flexible", lock_s=0, multiplier_ppm=1_000_000),
+            CommitmentTier(name="30d", lock_s=30 * _DAY_S, multiplier_ppm=1_050_000),
+            CommitmentTier(name="90d", lock_s=90 * _DAY_S, multiplier_ppm=1_100_000),
+            CommitmentTier(name="180d", lock_s=180 * _DAY_S, multiplier_ppm=1_200_000),
+            CommitmentTier(name="365d", lock_s=365 * _DAY_S, multiplier_ppm=1_350_000),
+        ),
+        scarcity_resource_classes=("gpu", "storage", "bandwidth"),
+        scarcity_base_ppm=1_000_000,
+        scarcity_slope_ppm=500_000,
+        scarcity_pivot_ppm=700_000,
+        scarcity_min_ppm=800_000,
+        scarcity_max_ppm=1_500_000,
+        region_default_multiplier_ppm=1_000_000,
+        region_underserved_multiplier_ppm=1_100_000,
+        underserved_regions=(),
+        standing_good_ppm=1_000_000,
+        standing_restoration_steps_ppm=(250_000, 500_000, 750_000, 1_000_000),
+    ),
+    slashing=SlashingParams(
+        downtime_uptime_threshold_ppm=900_000,
+        error_rate_threshold_ppm=100_000,
+        latency_threshold_multiple_ppm=5_000_000,
+        offence_window_s=30 * _DAY_S,
+        ladder=(
+            LadderStep(
+                offence_number=1,
+                label="warning",
+                reward_multiplier_ppm=1_000_000,
+                stake_slash_ppm=0,
+                jail_s=0,
+                governor_review_required=False,
+            ),
+            LadderStep(
+                offence_number=2,
+                label="penalty",
+                reward_multiplier_ppm=500_000,
+                stake_slash_ppm=1_000,
+                jail_s=0,
+                governor_review_required=False,
+            ),
+            LadderStep(
+                offence_number=3,
+                label="penalty",
+                reward_multiplier_ppm=1_000_000,
+                stake_slash_ppm=10_000,
+                jail_s=24 * _HOUR_S,
+                governor_review_required=False,
+            ),
+            LadderStep(
+                offence_number=4,
+                label="severe",
+                reward_multiplier_ppm=1_000_000,
+                stake_slash_ppm=50_000,
+                jail_s=7 * _DAY_S,
+                governor_review_required=True,
+            ),
+        ),
+        security_minor_slash_ppm=50_000,
+        security_major_slash_ppm=200_000,
+        security_critical_slash_ppm=1_000_000,
+        security_critical_tombstone=True,
+        malicious_slash_ppm=200_000,
+        malicious_tombstone_on_repeat=True,
+        under_stake_grace_s=24 * _HOUR_S,
+        sybil_slash_per_duplicate_ppm=50_000,
+        sybil_slash_max_ppm=1_000_000,
+        hoarding_slash_per_severity_unit_ppm=10_000,
+        hoarding_slash_max_ppm=100_000,
+        appeal_window_s=48 * _HOUR_S,
+        correlated_outage_threshold_ppm=200_000,
+        split_insurance_ppm=500_000,
+        split_treasury_ppm=300_000,
+        split_burn_ppm=200_000,
+    ),
+    governance=GovernanceParams(
+        governor_count=3,
+        quorum=2,
+        timelock_s=24 * _HOUR_S,
+        impact_preview_epochs=24,
+    ),
+)
+
+
+def provider_type(name: str, params: ParameterSet = DEFAULT_PARAMS) -> ProviderTypeParams:
+    """Return provider type ``name`` of ``params``; :class:`UnknownProviderTypeError` if none.
+
+    Domain code should pass the epoch's parameter set; the default is for tools and tests.
+    """
+    return params.provider_type(name)
+
+
+def demo_params(base: ParameterSet = DEFAULT_PARAMS) -> ParameterSet:
+    """The demo profile (SPEC section 1: 60 s epochs): a separate set with its own hash.
+
+    Clock skew and settle grace shrink with the epoch so that a demo epoch closes within a
+    minute of its end; everything else is the default.
+    """
+    return dataclasses.replace(
+        base,
+        epoch=dataclasses.replace(base.epoch, epoch_length_s=60, epoch_settle_grace_s=30),
+        telemetry=dataclasses.replace(base.telemetry, clock_skew_s=30),
+    )
+
+
+def params_for_profile(profile: str) -> ParameterSet:
+    """The parameter set of a named deploy profile ('default' or 'demo')."""
+    if profile == "default":
+        return DEFAULT_PARAMS
+    if profile == "demo":
+        return demo_params()
+    raise ParameterError("SWARM_PARAMS", f"unknown profile {profile!r}: use 'default' or 'demo'")

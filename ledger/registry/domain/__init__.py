@@ -1,0 +1,121 @@
+"""Node hardware profiles: validation against the documented floors, capacity, required stake.
+
+Pure. Every number comes from the parameter set.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ledger.kit.money import Rounding, mul_div
+from ledger.params.domain import ParameterSet
+
+ADDRESS_RE = re.compile(r"^0x[0-9a-f]{40}$")
+NODE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+FINGERPRINT_RE = re.compile(r"^[0-9a-f]{16,128}$")
+#: Plausibility ceilings (a limit on everything): beyond these a profile is a typo or a lie.
+MAX_GPUS = 100_000
+MAX_STORAGE_TB = 1_000_000
+MAX_BANDWIDTH_GBPS = 100_000
+MAX_RAM_GB = 100_000_000
+
+
+class RegistryError(ValueError):
+    """A registration refused by a rule; ``field`` names the input, ``rule`` the rule."""
+
+    def __init__(self, field: str, rule: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.rule = rule
+        self.message = f"{field}: {message}"
+
+
+@dataclass(frozen=True, slots=True)
+class HardwareProfile:
+    """What a node declares; verification (fingerprints, probes) happens elsewhere."""
+
+    gpus: int
+    gpu_class: str
+    ram_gb: int
+    storage_tb: int
+    bandwidth_gbps: int
+    fingerprint: str
+
+
+def validate_address(value: object, field: str) -> str:
+    if not isinstance(value, str) or not ADDRESS_RE.match(value.lower()):
+        raise RegistryError(field, "address_format", "must be a 0x-prefixed 20-byte hex address")
+    return value.lower()
+
+
+def validate_profile(
+    provider_type: str, region: str, profile: HardwareProfile, params: ParameterSet
+) -> None:
+    """Refuse a profile below its category's documented floor, naming the rule."""
+    try:
+        ptype = params.providers.type(provider_type)
+    except (KeyError, ValueError) as exc:
+        raise RegistryError("provider_type", "unknown_provider_type", str(exc)) from exc
+    if not isinstance(region, str) or not REGION_RE.match(region):
+        raise RegistryError("region", "region_format", "lower-case letters, digits and dashes")
+    for fld, ceiling in (
+        ("gpus", MAX_GPUS),
+        ("ram_gb", MAX_RAM_GB),
+        ("storage_tb", MAX_STORAGE_TB),
+        ("bandwidth_gbps", MAX_BANDWIDTH_GBPS),
+    ):
+        v = getattr(profile, fld)
+        if type(v) is not int or not 0 <= v <= ceiling:
+            raise RegistryError(
+                f"hardware.{fld}", "out_of_range", f"must be an integer 0..{ceiling}"
+            )
+    if not isinstance(profile.gpu_class, str) or not profile.gpu_class:
+        raise RegistryError("hardware.gpu_class", "gpu_class_format", "is required")
+    if not isinstance(profile.fingerprint, str) or not FINGERPRINT_RE.match(profile.fingerprint):
+        raise RegistryError("hardware.fingerprint", "fingerprint_format", "16..128 lower-case hex")
+    floor = params.providers.hardware_floor(ptype.category)
+    if profile.gpus < floor.min_gpus:
+        raise RegistryError(
+            "hardware.gpus",
+            f"{ptype.category}_min_gpus",
+            f"a {provider_type} ({ptype.category} category) needs at least {floor.min_gpus} "
+            f"GPUs, got {profile.gpus}",
+        )
+    if profile.ram_gb < floor.min_ram_gb:
+        raise RegistryError(
+            "hardware.ram_gb",
+            f"{ptype.category}_min_ram_gb",
+            f"a {provider_type} ({ptype.category} category) needs at least {floor.min_ram_gb} "
+            f"GB of RAM, got {profile.ram_gb}",
+        )
+
+
+def capacity_units_ppm(profile: HardwareProfile, params: ParameterSet) -> int:
+    """``gpus x class weight + storage_tb x 0.05 + bandwidth_gbps x 0.02``, in ppm (exact)."""
+    cap = params.capacity
+    return (
+        profile.gpus * cap.gpu_class_weight_ppm(profile.gpu_class)
+        + profile.storage_tb * cap.storage_ppm_per_tb
+        + profile.bandwidth_gbps * cap.bandwidth_ppm_per_gbps
+    )
+
+
+def required_stake_base_units(
+    provider_type: str, profile: HardwareProfile, params: ParameterSet
+) -> int:
+    """max(type minimum, per-GPU stake x GPUs + per-TB stake x TB)."""
+    ptype = params.providers.type(provider_type)
+    st = params.staking
+    by_hardware = (
+        profile.gpus * st.stake_per_gpu_base_units
+        + profile.storage_tb * st.stake_per_storage_tb_base_units
+    )
+    return max(ptype.min_stake_base_units, by_hardware)
+
+
+def expected_heartbeats(params: ParameterSet) -> int:
+    """Heartbeats a node owes per epoch (epoch length over the interval, rounded down)."""
+    return mul_div(params.epoch.epoch_length_s, 1, params.telemetry.heartbeat_interval_s,
+                   Rounding.DOWN)  # fmt: skip

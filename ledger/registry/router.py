@@ -1,0 +1,183 @@
+"""Registry API: providers, nodes (versioned), maintenance windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.kit.db import transaction
+from ledger.kit.errors import NotFound
+from ledger.kit.http import require_operator
+from ledger.registry import service as registry
+from ledger.registry.domain import HardwareProfile
+from ledger.registry.repository import NodeRow, RegistryRepository
+
+router = APIRouter(prefix="/v1", tags=["registry"])
+
+NodeId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+MAX_PAGE = 500
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ProviderIn(Strict):
+    owner_address: str = Field(description="0x address of the provider's wallet")
+    payout_address: str
+
+
+class HardwareIn(Strict):
+    gpus: int = Field(ge=0)
+    gpu_class: str = Field(min_length=1, max_length=32)
+    ram_gb: int = Field(ge=0)
+    storage_tb: int = Field(ge=0)
+    bandwidth_gbps: int = Field(ge=0)
+    fingerprint: str = Field(description="hardware identity hash, lower-case hex")
+
+
+class NodeIn(Strict):
+    node_id: str
+    provider_id: str
+    provider_type: str
+    region: str
+    hardware: HardwareIn
+    node_address: str = Field(description="0x address of the key that signs its heartbeats")
+
+
+class NodeUpdateIn(Strict):
+    provider_type: str
+    region: str
+    hardware: HardwareIn
+    node_address: str
+
+
+class MaintenanceIn(Strict):
+    start_ts: int
+    end_ts: int
+
+
+class NodeOut(BaseModel):
+    node_id: str
+    version: int
+    provider_id: str
+    provider_type: str
+    region: str
+    node_address: str
+    fingerprint: str
+    capacity_units_ppm: int
+    status: str
+
+    @classmethod
+    def of(cls, n: NodeRow) -> NodeOut:
+        return cls(
+            node_id=n.node_id, version=n.version, provider_id=n.provider_id,
+            provider_type=n.provider_type, region=n.region, node_address=n.node_address,
+            fingerprint=n.fingerprint, capacity_units_ppm=n.capacity_units_ppm, status=n.status,
+        )  # fmt: skip
+
+
+def _hw(h: HardwareIn) -> HardwareProfile:
+    return HardwareProfile(
+        h.gpus, h.gpu_class.lower(), h.ram_gb, h.storage_tb, h.bandwidth_gbps, h.fingerprint
+    )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@router.post("/providers", status_code=201, dependencies=[Depends(require_operator)])
+def register_provider(request: Request, body: ProviderIn) -> dict[str, str]:
+    """Register a provider (idempotent) and open its ledger accounts."""
+    with transaction(request.app.state.runtime.engine) as conn:
+        pid = registry.register_provider(
+            conn, owner_address=body.owner_address, payout_address=body.payout_address
+        )
+    return {"provider_id": pid}
+
+
+@router.post("/nodes", status_code=201, response_model=NodeOut,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def register_node(request: Request, body: NodeIn) -> NodeOut:
+    """Register a node; a data_center with 2 GPUs is refused naming the floor it breaks."""
+    rt = request.app.state.runtime
+    with transaction(rt.engine) as conn:
+        row = registry.register_node(
+            conn, node_id=body.node_id, provider_id=body.provider_id.lower(),
+            provider_type=body.provider_type, region=body.region, hardware=_hw(body.hardware),
+            node_address=body.node_address, params=rt.params, now=_now(),
+        )  # fmt: skip
+    return NodeOut.of(row)
+
+
+@router.put("/nodes/{node_id}", response_model=NodeOut, dependencies=[Depends(require_operator)])
+def update_node(request: Request, node_id: NodeId, body: NodeUpdateIn) -> NodeOut:
+    """A new version of the node (history is kept, never edited)."""
+    rt = request.app.state.runtime
+    with transaction(rt.engine) as conn:
+        row = registry.update_node(
+            conn, node_id=node_id, provider_type=body.provider_type, region=body.region,
+            hardware=_hw(body.hardware), node_address=body.node_address, params=rt.params,
+            now=_now(),
+        )  # fmt: skip
+    return NodeOut.of(row)
+
+
+@router.delete("/nodes/{node_id}", response_model=NodeOut,
+               dependencies=[Depends(require_operator)])  # fmt: skip
+def deregister_node(request: Request, node_id: NodeId) -> NodeOut:
+    """Deregister: its heartbeats are refused from now on."""
+    rt = request.app.state.runtime
+    with transaction(rt.engine) as conn:
+        return NodeOut.of(
+            registry.deregister_node(conn, node_id=node_id, params=rt.params, now=_now())
+        )
+
+
+@router.post("/nodes/{node_id}/maintenance", status_code=201,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def declare_maintenance(request: Request, node_id: NodeId, body: MaintenanceIn) -> dict[str, int]:
+    """Declare planned downtime ahead of time, within the node's budget."""
+    rt = request.app.state.runtime
+    with transaction(rt.engine) as conn:
+        wid = registry.declare_maintenance(
+            conn, node_id=node_id, start_ts=body.start_ts, end_ts=body.end_ts, now=_now(),
+            params=rt.params,
+        )  # fmt: skip
+    return {"window_id": wid}
+
+
+@router.get("/nodes", response_model=dict[str, Any])
+def list_nodes(
+    request: Request,
+    provider_id: Annotated[str | None, Query(max_length=42, pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict[str, Any]:
+    """Current version of each node, by node id."""
+    with request.app.state.runtime.engine.connect() as conn:
+        rows = RegistryRepository(conn).list_nodes(
+            provider_id.lower() if provider_id else None, cursor or "", limit + 1
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [NodeOut.of(r).model_dump() for r in rows],
+        "next_cursor": rows[-1].node_id if more and rows else None,
+    }
+
+
+@router.get("/nodes/{node_id}", response_model=dict[str, Any])
+def read_node(request: Request, node_id: NodeId) -> dict[str, Any]:
+    """A node and every version of it."""
+    with request.app.state.runtime.engine.connect() as conn:
+        repo = RegistryRepository(conn)
+        row = repo.get_node(node_id)
+        if row is None:
+            raise NotFound(f"node {node_id} is not registered", code="node_not_found")
+        history = repo.node_history(node_id)
+    return {"node": NodeOut.of(row).model_dump(), "history": history}

@@ -1,0 +1,245 @@
+"""Registry use cases: providers and nodes (register, update, deregister), maintenance windows.
+
+Every change of a node is a new version; nothing in its history is edited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ledger.accounting.service import open_provider_accounts
+from ledger.kit.errors import Conflict, LedgerServiceError, NotFound
+from ledger.params.domain import ParameterSet
+from ledger.registry.domain import (
+    NODE_ID_RE,
+    HardwareProfile,
+    RegistryError,
+    capacity_units_ppm,
+    required_stake_base_units,
+    validate_address,
+    validate_profile,
+)
+from ledger.registry.repository import NodeRow, RegistryRepository
+
+#: Longest maintenance window one declaration may cover.
+MAX_MAINTENANCE_WINDOW_S = 24 * 3600
+
+
+def _rule_error(err: RegistryError) -> LedgerServiceError:
+    return LedgerServiceError(
+        err.message, code=f"rule_{err.rule}", field=err.field, status_code=422,
+        details={"rule": err.rule},
+    )  # fmt: skip
+
+
+def register_provider(conn: Connection, *, owner_address: str, payout_address: str) -> str:
+    """Register a provider (idempotent) and open its ledger accounts; returns its id."""
+    try:
+        pid = validate_address(owner_address, "owner_address")
+        payout = validate_address(payout_address, "payout_address")
+    except RegistryError as err:
+        raise _rule_error(err) from err
+    stored, created = RegistryRepository(conn).upsert_provider(pid, payout)
+    if not created and stored != payout:
+        raise Conflict(
+            f"provider {pid} exists with another payout address",
+            code="exists_with_different_payout_address",
+            field="payout_address",
+        )
+    open_provider_accounts(conn, pid)
+    return pid
+
+
+def register_node(
+    conn: Connection,
+    *,
+    node_id: str,
+    provider_id: str,
+    provider_type: str,
+    region: str,
+    hardware: HardwareProfile,
+    node_address: str,
+    params: ParameterSet,
+    now: dt.datetime,
+) -> NodeRow:
+    """Register a new node, or return it unchanged if registered with the same profile."""
+    return _write_node(
+        conn, node_id=node_id, provider_id=provider_id, provider_type=provider_type,
+        region=region, hardware=hardware, node_address=node_address, params=params,
+        mode="register", now=now,
+    )  # fmt: skip
+
+
+def update_node(
+    conn: Connection,
+    *,
+    node_id: str,
+    provider_type: str,
+    region: str,
+    hardware: HardwareProfile,
+    node_address: str,
+    params: ParameterSet,
+    now: dt.datetime,
+) -> NodeRow:
+    """Record a new version of an active node (new profile, region, type or key)."""
+    current = RegistryRepository(conn).get_node(node_id)
+    if current is None:
+        raise NotFound(f"node {node_id} is not registered", code="node_not_found")
+    return _write_node(
+        conn, node_id=node_id, provider_id=current.provider_id, provider_type=provider_type,
+        region=region, hardware=hardware, node_address=node_address, params=params,
+        mode="update", now=now,
+    )  # fmt: skip
+
+
+def _write_node(
+    conn: Connection,
+    *,
+    node_id: str,
+    provider_id: str,
+    provider_type: str,
+    region: str,
+    hardware: HardwareProfile,
+    node_address: str,
+    params: ParameterSet,
+    mode: str,
+    now: dt.datetime,
+) -> NodeRow:
+    if not isinstance(node_id, str) or not NODE_ID_RE.match(node_id):
+        raise LedgerServiceError(
+            "node_id: 1-64 letters, digits, '.', '_', ':' or '-'", field="node_id",
+            code="invalid_node_id", status_code=422,
+        )  # fmt: skip
+    try:
+        address = validate_address(node_address, "node_address")
+        validate_profile(provider_type, region, hardware, params)
+    except RegistryError as err:
+        raise _rule_error(err) from err
+    repo = RegistryRepository(conn)
+    if not repo.provider_exists(provider_id):
+        raise LedgerServiceError(
+            f"provider_id: provider {provider_id} is not registered", field="provider_id",
+            code="provider_not_found", status_code=422,
+        )  # fmt: skip
+    current = repo.lock_node(node_id)
+    version: dict[str, Any] = {
+        "node_id": node_id,
+        "provider_id": provider_id,
+        "provider_type": provider_type,
+        "region": region,
+        **asdict(hardware),
+        "node_address": address,
+        "capacity_units_ppm": capacity_units_ppm(hardware, params),
+        "required_stake_base_units": required_stake_base_units(provider_type, hardware, params),
+        "status": "active",
+        "params_version": params.version,
+        "created_at": now,
+    }
+    if current is not None:
+        if current.status == "deregistered":
+            raise Conflict(
+                f"node {node_id} was deregistered; register a new node id",
+                code="node_deregistered", field="node_id",
+            )  # fmt: skip
+        if mode == "register":
+            if current.provider_id != provider_id:
+                raise Conflict(
+                    f"node {node_id} belongs to another provider",
+                    code="exists_with_different_provider_id", field="provider_id",
+                )  # fmt: skip
+            latest = repo.node_history(node_id)[-1]
+            same = all(
+                latest[k] == version[k]
+                for k in version
+                if k not in ("required_stake_base_units", "params_version", "created_at")
+            )
+            if same:
+                return current
+            raise Conflict(
+                f"node {node_id} is registered with another profile; use update",
+                code="exists_with_different_profile", field="node_id",
+            )  # fmt: skip
+        version["version"] = current.version + 1
+    else:
+        if mode == "update":
+            raise NotFound(f"node {node_id} is not registered", code="node_not_found")
+        version["version"] = 1
+    repo.write_version(version)
+    row = repo.get_node(node_id)
+    assert row is not None
+    return row
+
+
+def deregister_node(
+    conn: Connection, *, node_id: str, params: ParameterSet, now: dt.datetime
+) -> NodeRow:
+    """Deregister (a new version with status deregistered); its heartbeats are refused after."""
+    repo = RegistryRepository(conn)
+    current = repo.lock_node(node_id)
+    if current is None:
+        raise NotFound(f"node {node_id} is not registered", code="node_not_found")
+    if current.status == "deregistered":
+        return current
+    latest = repo.node_history(node_id)[-1]
+    latest["required_stake_base_units"] = int(latest["required_stake_base_units"])
+    latest.update(
+        version=current.version + 1, status="deregistered", params_version=params.version,
+        created_at=now,
+    )  # fmt: skip
+    repo.write_version(latest)
+    row = repo.get_node(node_id)
+    assert row is not None
+    return row
+
+
+def declare_maintenance(
+    conn: Connection,
+    *,
+    node_id: str,
+    start_ts: int,
+    end_ts: int,
+    now: dt.datetime,
+    params: ParameterSet,
+) -> int:
+    """Declare planned downtime ahead of time, within the node's budget per rolling window.
+
+    Heartbeats missed inside a declared window do not count as downtime.
+    """
+    repo = RegistryRepository(conn)
+    node = repo.lock_node(node_id)
+    if node is None or node.status != "active":
+        raise NotFound(f"node {node_id} is not an active node", code="node_not_found")
+    now_ts = int(now.timestamp())
+    for fld, v in (("start_ts", start_ts), ("end_ts", end_ts)):
+        if type(v) is not int or v < 0:
+            raise LedgerServiceError(f"{fld}: unix seconds", field=fld, status_code=422)
+    if start_ts <= now_ts:
+        raise LedgerServiceError(
+            "start_ts: maintenance must be declared before it starts", field="start_ts",
+            code="maintenance_not_ahead", status_code=422,
+        )  # fmt: skip
+    if not 0 < end_ts - start_ts <= MAX_MAINTENANCE_WINDOW_S:
+        raise LedgerServiceError(
+            f"end_ts: a window lasts 1 s to {MAX_MAINTENANCE_WINDOW_S} s", field="end_ts",
+            code="maintenance_window_invalid", status_code=422,
+        )  # fmt: skip
+    budget = params.performance.maintenance_budget_s
+    span = params.performance.maintenance_window_s
+    # Budget over any rolling span that contains the new window: check the span ending at its
+    # end and the one starting at its start (the worst cases for a set of intervals).
+    for lo, hi in ((end_ts - span, end_ts), (start_ts, start_ts + span)):
+        used = sum(
+            max(0, min(e, hi) - max(s, lo))
+            for _, s, e in repo.maintenance_between([node_id], lo, hi)
+        )
+        if used + (min(end_ts, hi) - max(start_ts, lo)) > budget:
+            raise LedgerServiceError(
+                f"end_ts: the window would use more than the {budget} s of planned downtime "
+                f"allowed per {span // 86400} days ({used} s already declared)",
+                field="end_ts", code="maintenance_budget_exceeded", status_code=422,
+            )  # fmt: skip
+    return repo.add_maintenance(node_id, start_ts, end_ts, now)

@@ -1,0 +1,166 @@
+"""SQL for reward epochs, receipts and merkle leaves (bulk writes use COPY)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from ledger.accounting.domain import codes
+from ledger.accounting.repository import copy_escape, copy_text
+from ledger.kit.db import driver
+
+#: Advisory-lock namespace of epoch closing ("SWRD").
+EPOCH_LOCK_NAMESPACE = 0x53575244
+
+
+@dataclass(frozen=True, slots=True)
+class EpochRow:
+    epoch: int
+    pool_base_units: int
+    distributed_base_units: int
+    undistributed_base_units: int
+    scale_ppm: int
+    node_count: int
+    eligible_nodes: int
+    params_version: int
+    params_hash: str
+    calculator_version: str
+    inputs_digest: str
+    merkle_root: bytes
+    provenance_digest: str
+    leaf_count: int
+    closed_at: dt.datetime
+
+
+EPOCH_COLUMNS = (
+    "epoch, pool_base_units::text, distributed_base_units::text, undistributed_base_units::text, "
+    "scale_ppm, node_count, eligible_nodes, params_version, params_hash, calculator_version, "
+    "inputs_digest, merkle_root, provenance_digest, leaf_count, closed_at"
+)
+
+
+def _epoch_row(r: Sequence[Any]) -> EpochRow:
+    return EpochRow(
+        int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7]),
+        r[8], r[9], r[10], bytes(r[11]), r[12], int(r[13]), r[14],
+    )  # fmt: skip
+
+
+class RewardsRepository:
+    def __init__(self, conn: Connection):
+        self.pg = driver(conn)
+
+    def lock_epoch(self, epoch: int) -> None:
+        """Serialize closers of the same epoch until the end of the transaction."""
+        self.pg.execute("SELECT pg_advisory_xact_lock(%s, %s)", (EPOCH_LOCK_NAMESPACE, epoch))
+
+    def get_epoch(self, epoch: int) -> EpochRow | None:
+        row = self.pg.execute(
+            f"SELECT {EPOCH_COLUMNS} FROM reward_epochs WHERE epoch = %s", (epoch,)
+        ).fetchone()
+        return _epoch_row(row) if row else None
+
+    def last_closed(self) -> EpochRow | None:
+        row = self.pg.execute(
+            f"SELECT {EPOCH_COLUMNS} FROM reward_epochs ORDER BY epoch DESC LIMIT 1"
+        ).fetchone()
+        return _epoch_row(row) if row else None
+
+    def cumulative_before(self, epoch: int) -> dict[str, int]:
+        """Each provider's cumulative earnings as of the last closed epoch before ``epoch``."""
+        rows = self.pg.execute(
+            "SELECT provider_id, cumulative_base_units::text FROM reward_leaves "
+            "WHERE epoch = (SELECT max(epoch) FROM reward_epochs WHERE epoch < %s)",
+            (epoch,),
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def insert_epoch(self, values: dict[str, Any]) -> None:
+        self.pg.execute(
+            "INSERT INTO reward_epochs (epoch, pool_base_units, distributed_base_units, "
+            "undistributed_base_units, scale_ppm, scale, network, total_weight, node_count, "
+            "eligible_nodes, params_version, params_hash, calculator_version, inputs_digest, "
+            "merkle_root, provenance_digest, leaf_count, receipt_fields, closed_at) "
+            "VALUES (%(epoch)s, "
+            "%(pool)s, %(distributed)s, %(undistributed)s, %(scale_ppm)s, %(scale)s::jsonb, "
+            "%(network)s::jsonb, %(total_weight)s, %(node_count)s, %(eligible_nodes)s, "
+            "%(params_version)s, %(params_hash)s, %(calculator_version)s, %(inputs_digest)s, "
+            "%(root)s, %(provenance)s, %(leaf_count)s, %(receipt_fields)s::jsonb, %(closed_at)s)",
+            values,
+        )
+
+    def copy_receipts(
+        self, epoch: int, receipts: Iterable[tuple[str, str, int, int, list[Any]]]
+    ) -> None:
+        """Receipts as (node_id, provider_id, amount, ideal, values in field order) rows."""
+        copy_text(
+            self.pg,
+            "COPY reward_receipts (epoch, node_id, provider_id, amount_base_units, "
+            "ideal_base_units, receipt) FROM STDIN",
+            (
+                f"{epoch}\t{node_id}\t{provider_id}\t{amount}\t{ideal}\t"
+                f"{copy_escape(orjson.dumps(values).decode())}\n"
+                for node_id, provider_id, amount, ideal, values in receipts
+            ),
+        )
+
+    def copy_leaves(self, epoch: int, leaves: Iterable[tuple[str, int, int, int, bytes]]) -> None:
+        """(provider_id, epoch amount, cumulative, leaf index, proof bytes) rows."""
+        copy_text(
+            self.pg,
+            "COPY reward_leaves (epoch, provider_id, epoch_amount_base_units, "
+            "cumulative_base_units, leaf_index, proof) FROM STDIN",
+            (
+                f"{epoch}\t{provider}\t{amount}\t{cumulative}\t{index}\t\\\\x{proof.hex()}\n"
+                for provider, amount, cumulative, index, proof in leaves
+            ),
+        )
+
+    def receipts(self, epoch: int) -> dict[str, tuple[int, dict[str, Any]]]:
+        """node_id -> (amount, receipt as a dict) for one epoch."""
+        rows = self.pg.execute(
+            "SELECT r.node_id, r.amount_base_units::text, r.receipt, e.receipt_fields "
+            "FROM reward_receipts r JOIN reward_epochs e USING (epoch) WHERE r.epoch = %s",
+            (epoch,),
+        ).fetchall()
+        return {r[0]: (int(r[1]), dict(zip(r[3], r[2], strict=True))) for r in rows}
+
+    def leaves(self, epoch: int) -> dict[str, tuple[int, int, bytes]]:
+        rows = self.pg.execute(
+            "SELECT provider_id, epoch_amount_base_units::text, cumulative_base_units::text, "
+            "proof FROM reward_leaves WHERE epoch = %s",
+            (epoch,),
+        ).fetchall()
+        return {r[0]: (int(r[1]), int(r[2]), bytes(r[3])) for r in rows}
+
+    def node_receipts(self, node_id: str, limit: int) -> list[dict[str, Any]]:
+        rows = self.pg.execute(
+            "SELECT r.receipt, e.receipt_fields FROM reward_receipts r "
+            "JOIN reward_epochs e USING (epoch) WHERE r.node_id = %s "
+            "ORDER BY r.epoch DESC LIMIT %s",
+            (node_id, limit),
+        ).fetchall()
+        return [dict(zip(r[1], r[0], strict=True)) for r in rows]
+
+    def provider_leaf(self, provider_id: str) -> tuple[int, int, int, bytes] | None:
+        row = self.pg.execute(
+            "SELECT epoch, cumulative_base_units::text, leaf_index, proof FROM reward_leaves "
+            "WHERE provider_id = %s ORDER BY epoch DESC LIMIT 1",
+            (provider_id,),
+        ).fetchone()
+        return (int(row[0]), int(row[1]), int(row[2]), bytes(row[3])) if row else None
+
+    def reward_totals(self, through_epoch: int) -> dict[str, tuple[int, int]]:
+        """Per provider, from the ledger: (reward of this epoch, cumulative through it)."""
+        rows = self.pg.execute(
+            "SELECT a.owner, coalesce(sum(t.amount) FILTER (WHERE t.epoch = %s), 0)::text, "
+            "sum(t.amount)::text FROM transfers t JOIN accounts a ON a.id = t.credit_account_id "
+            "WHERE t.code = %s AND t.kind = 'posted' AND t.epoch <= %s GROUP BY a.owner",
+            (through_epoch, codes.REWARD, through_epoch),
+        ).fetchall()
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}

@@ -1,0 +1,215 @@
+"""SQL for slashing: violations, penalties and their settlement events (all append-only).
+
+A penalty's current status is the status of its settlement event (``executed`` / ``voided``)
+if it has one, else the status it was decided with (``warning`` / ``pending``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from sqlalchemy import Connection
+
+from ledger.kit.db import driver
+from ledger.slashing import domain as sl
+
+#: Advisory-lock namespace of slashing decisions and settlements ("SLSH").
+SLASHING_LOCK_NAMESPACE = 0x534C5348
+
+# The slash lifecycle of the domain, plus "warning" for a decision that moves no money.
+STATUS_WARNING = "warning"
+STATUS_PENDING = sl.SLASH_PENDING
+STATUS_EXECUTED = sl.SLASH_EXECUTED
+STATUS_VOIDED = sl.SLASH_VOIDED
+
+
+@dataclass(frozen=True, slots=True)
+class PenaltyRow:
+    id: str
+    violation_id: str
+    node_id: str
+    provider_id: str
+    kind: str
+    klass: str
+    infraction_epoch: int
+    infraction_at_s: int
+    outcome: str
+    offence_number: int
+    slash_fraction_ppm: int
+    stake_at_risk_base_units: int
+    slash_base_units: int
+    from_rewards_base_units: int
+    from_stake_base_units: int
+    jail_until_s: int | None
+    tombstone: bool
+    appeal_deadline_s: int
+    status: str
+    rule: str
+    decided_at: dt.datetime
+    settled_at: dt.datetime | None
+    document: dict[str, Any]
+
+
+PENALTY_SELECT = (
+    "SELECT p.id, p.violation_id, p.node_id, p.provider_id, p.kind, p.klass, "
+    "p.infraction_epoch, p.infraction_at_s, p.outcome, p.offence_number, p.slash_fraction_ppm, "
+    "p.stake_at_risk_base_units::text, p.slash_base_units::text, "
+    "p.from_rewards_base_units::text, p.from_stake_base_units::text, p.jail_until_s, "
+    "p.tombstone, p.appeal_deadline_s, coalesce(e.status, p.status), p.rule, p.decided_at, "
+    "e.at, p.document "
+    "FROM slash_penalties p LEFT JOIN slash_penalty_events e ON e.penalty_id = p.id "
+)
+
+
+def _penalty_row(r: Sequence[Any]) -> PenaltyRow:
+    return PenaltyRow(
+        r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), int(r[7]), r[8], int(r[9]), int(r[10]),
+        int(r[11]), int(r[12]), int(r[13]), int(r[14]),
+        None if r[15] is None else int(r[15]), bool(r[16]), int(r[17]), r[18], r[19], r[20],
+        r[21], dict(r[22]),
+    )  # fmt: skip
+
+
+class SlashingRepository:
+    def __init__(self, conn: Connection):
+        self.pg = driver(conn)
+
+    def lock(self) -> None:
+        """Serialize slashing writers until the end of the transaction: the ladder of a node
+        counts earlier decisions, and a penalty is executed or voided once."""
+        self.pg.execute("SELECT pg_advisory_xact_lock(%s, 0)", (SLASHING_LOCK_NAMESPACE,))
+
+    # --- violations ---------------------------------------------------------------------------
+
+    def insert_violation(self, v: dict[str, Any]) -> bool:
+        """Record a violation; False when its id was already recorded (nothing changes)."""
+        cur = self.pg.execute(
+            "INSERT INTO slash_violations (id, node_id, provider_id, kind, klass, "
+            "infraction_epoch, infraction_at_s, evidence, evidence_digest, severity, "
+            "severity_units, duplicate_count, waived, waiver, recorded_at) VALUES (%(id)s, "
+            "%(node_id)s, %(provider_id)s, %(kind)s, %(klass)s, %(infraction_epoch)s, "
+            "%(infraction_at_s)s, %(evidence)s, %(evidence_digest)s, %(severity)s, "
+            "%(severity_units)s, %(duplicate_count)s, %(waived)s, %(waiver)s, %(recorded_at)s) "
+            "ON CONFLICT (id) DO NOTHING",
+            {
+                **v,
+                "evidence": Jsonb(v["evidence"]),
+                "waiver": None if v["waiver"] is None else Jsonb(v["waiver"]),
+            },
+        )
+        return bool(cur.rowcount)
+
+    def under_stake_recorded(self, node_id: str, since_s: int) -> bool:
+        row = self.pg.execute(
+            "SELECT 1 FROM slash_violations WHERE node_id = %s AND kind = 'under_stake' "
+            "AND infraction_at_s = %s",
+            (node_id, since_s),
+        ).fetchone()
+        return row is not None
+
+    def violations_of_node(self, node_id: str, limit: int) -> list[dict[str, Any]]:
+        """Every recorded violation of the node, newest first, waived ones with their waiver."""
+        cur = self.pg.execute(
+            "SELECT id, kind, klass, infraction_epoch, infraction_at_s, evidence, "
+            "evidence_digest, waived, waiver, recorded_at FROM slash_violations "
+            "WHERE node_id = %s ORDER BY infraction_at_s DESC, id LIMIT %s",
+            (node_id, limit),
+        )
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # --- penalties ----------------------------------------------------------------------------
+
+    def insert_penalty(self, p: dict[str, Any]) -> bool:
+        cur = self.pg.execute(
+            "INSERT INTO slash_penalties (id, violation_id, node_id, provider_id, kind, klass, "
+            "infraction_epoch, infraction_at_s, outcome, offence_number, slash_fraction_ppm, "
+            "stake_at_risk_base_units, slash_base_units, from_rewards_base_units, "
+            "from_stake_base_units, jail_until_s, tombstone, appeal_deadline_s, status, rule, "
+            "decided_at, document) VALUES (%(id)s, %(violation_id)s, %(node_id)s, "
+            "%(provider_id)s, %(kind)s, %(klass)s, %(infraction_epoch)s, %(infraction_at_s)s, "
+            "%(outcome)s, %(offence_number)s, %(slash_fraction_ppm)s, "
+            "%(stake_at_risk_base_units)s, %(slash_base_units)s, %(from_rewards_base_units)s, "
+            "%(from_stake_base_units)s, %(jail_until_s)s, %(tombstone)s, %(appeal_deadline_s)s, "
+            "%(status)s, %(rule)s, %(decided_at)s, %(document)s) ON CONFLICT (id) DO NOTHING",
+            {**p, "document": Jsonb(p["document"])},
+        )
+        return bool(cur.rowcount)
+
+    def get_penalty(self, penalty_id: str) -> PenaltyRow | None:
+        row = self.pg.execute(PENALTY_SELECT + "WHERE p.id = %s", (penalty_id,)).fetchone()
+        return _penalty_row(row) if row else None
+
+    def penalty_of_violation(self, violation_id: str) -> PenaltyRow | None:
+        row = self.pg.execute(
+            PENALTY_SELECT + "WHERE p.violation_id = %s", (violation_id,)
+        ).fetchone()
+        return _penalty_row(row) if row else None
+
+    def penalties_of_node(self, node_id: str) -> list[PenaltyRow]:
+        rows = self.pg.execute(
+            PENALTY_SELECT + "WHERE p.node_id = %s ORDER BY p.infraction_at_s, p.id", (node_id,)
+        ).fetchall()
+        return [_penalty_row(r) for r in rows]
+
+    def offence_history(
+        self, node_id: str, klass: str, before_epoch: int
+    ) -> list[tuple[int, bool]]:
+        """(infraction_at_s, counted) of the node's decided offences of ``klass`` in epochs
+        before ``before_epoch``; a voided penalty is not counted."""
+        rows = self.pg.execute(
+            "SELECT p.infraction_at_s, e.status IS DISTINCT FROM 'voided' "
+            "FROM slash_penalties p LEFT JOIN slash_penalty_events e ON e.penalty_id = p.id "
+            "WHERE p.node_id = %s AND p.klass = %s AND p.infraction_epoch < %s",
+            (node_id, klass, before_epoch),
+        ).fetchall()
+        return [(int(r[0]), bool(r[1])) for r in rows]
+
+    def count_penalties(self, node_id: str, kind: str) -> int:
+        """The node's earlier penalties of ``kind`` that were not voided."""
+        row = self.pg.execute(
+            "SELECT count(*) FROM slash_penalties p "
+            "LEFT JOIN slash_penalty_events e ON e.penalty_id = p.id "
+            "WHERE p.node_id = %s AND p.kind = %s AND e.status IS DISTINCT FROM 'voided'",
+            (node_id, kind),
+        ).fetchone()
+        return int(row[0])
+
+    def penalties_of_kind(self, kind: str) -> list[PenaltyRow]:
+        rows = self.pg.execute(
+            PENALTY_SELECT + " WHERE p.kind = %s ORDER BY p.decided_at, p.id", (kind,)
+        ).fetchall()
+        return [_penalty_row(r) for r in rows]
+
+    def due_penalty_ids(self, now_s: int, limit: int, quorum: int) -> list[str]:
+        """Pending penalties (not settled) whose appeal deadline has passed, oldest first.
+
+        An appealed slash waits for the governors: it is due only once ``quorum`` of them
+        voted to uphold it (a void at quorum settles it at once).
+        """
+        rows = self.pg.execute(
+            "SELECT p.id FROM slash_penalties p WHERE p.status = 'pending' "
+            "AND p.appeal_deadline_s <= %s AND NOT EXISTS "
+            "(SELECT 1 FROM slash_penalty_events e WHERE e.penalty_id = p.id) "
+            "AND (NOT EXISTS (SELECT 1 FROM slash_appeals a WHERE a.penalty_id = p.id) "
+            " OR (SELECT count(*) FROM slash_appeal_votes v WHERE v.penalty_id = p.id "
+            "     AND v.vote = 'uphold') >= %s) "
+            "ORDER BY p.appeal_deadline_s, p.id LIMIT %s",
+            (now_s, quorum, limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def insert_event(
+        self, penalty_id: str, status: str, at: dt.datetime, document: dict[str, Any]
+    ) -> bool:
+        """Settle a penalty; False when it was already settled (one settlement per penalty)."""
+        cur = self.pg.execute(
+            "INSERT INTO slash_penalty_events (penalty_id, status, at, document) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (penalty_id) DO NOTHING",
+            (penalty_id, status, at, Jsonb(document)),
+        )
+        return bool(cur.rowcount)

@@ -1,0 +1,579 @@
+"""Slashing on the ledger: record violations, decide penalties, hold, execute or void the slash.
+
+The matrix itself is the pure ``ledger.slashing.domain``; this service feeds it from the
+database and moves the money (SPEC 6):
+
+- A penalty with a slash places PENDING transfers into ``slash_escrow`` at once, unclaimed
+  rewards first (``slash:<penalty id>:rewards``), then bonded stake (``...:stake``) and, when
+  the bonded balance is short, stake already unbonding (``...:unbonding``). The provider's
+  ``available`` drops immediately; nothing is posted during the appeal window.
+- ``execute_due`` posts the holds after the appeal deadline and splits what was escrowed
+  50 / 30 / 20 into insurance pool, treasury and burn (``split_slashed``: exact sum).
+- ``void_penalty`` voids the holds while the penalty is pending: every balance is as before.
+
+Every transfer id is derived from the penalty id, which is derived from the violation id (the
+evidence), so retries and duplicate reports never slash twice. Services run inside the caller's
+transaction and never commit; time is an argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sqlalchemy import Connection
+
+from ledger.accounting.domain.transfers import TransferKind, TransferRequest
+from ledger.accounting.repository import AccountRow, LedgerRepository
+from ledger.accounting.service import create_transfers, open_system_accounts
+from ledger.kit.db import driver
+from ledger.kit.errors import Conflict, LedgerServiceError, NotFound
+from ledger.params.domain import ParameterSet
+from ledger.params.domain.epochs import epoch_end, require_settled
+from ledger.registry.repository import NodeAsOf, RegistryRepository
+from ledger.rewards.repository import RewardsRepository
+from ledger.slashing import domain as sl
+from ledger.slashing.repository import (
+    STATUS_EXECUTED,
+    STATUS_PENDING,
+    STATUS_VOIDED,
+    STATUS_WARNING,
+    PenaltyRow,
+    SlashingRepository,
+)
+from ledger.staking import service as staking
+from ledger.staking.repository import StakingRepository
+from ledger.telemetry import service as telemetry
+
+# Transfer codes of slashing (kept here, not in ledger.accounting.domain.codes).
+SLASH_HOLD: Final[int] = 300  # pending: provider rewards / stake -> slash_escrow
+SLASH_SPLIT: Final[int] = 301  # posted: slash_escrow -> insurance_pool / treasury / burn
+SLASH_EXECUTE: Final[int] = 302  # post_pending of a hold after the appeal window
+SLASH_VOID: Final[int] = 303  # void_pending of a hold (penalty voided)
+
+#: Hold parts in the order they are taken: rewards first, then bonded, then unbonding stake.
+HOLD_PARTS: Final[tuple[tuple[str, str], ...]] = (
+    ("rewards", "rewards_accrued"),
+    ("stake", "stake_bonded"),
+    ("unbonding", "stake_unbonding"),
+)
+SPLIT_PARTS: Final[tuple[str, ...]] = ("insurance", "treasury", "burn")
+REPORTABLE_KINDS: Final[frozenset[str]] = frozenset(
+    {sl.KIND_SECURITY_BREACH, sl.KIND_MALICIOUS_ACTIVITY, sl.KIND_RESOURCE_HOARDING}
+)
+#: Most penalties executed by one execute_due call.
+EXECUTE_LIMIT: Final[int] = 1_000
+
+
+class PenaltyNotFound(NotFound):
+    code = "penalty_not_found"
+
+
+class PenaltyNotPending(Conflict):
+    code = "penalty_not_pending"
+
+
+def hold_id(penalty_id: str, part: str) -> str:
+    return f"slash:{penalty_id}:{part}"
+
+
+def _ts(now: dt.datetime) -> int:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    return int(now.timestamp())
+
+
+def _at(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def _domain_error(err: sl.SlashingError) -> LedgerServiceError:
+    return LedgerServiceError(str(err), code=err.code, field=err.field, status_code=422)
+
+
+def _available(row: AccountRow) -> int:
+    """Credit-normal balance less pending debits: what a new hold can still take."""
+    return row.credits_posted - row.debits_posted - row.debits_pending
+
+
+def _violation_values(
+    v: sl.Violation, now: dt.datetime, waiver: sl.Waiver | None = None
+) -> dict[str, Any]:
+    return {
+        "id": v.violation_id,
+        "node_id": v.node_id,
+        "provider_id": v.provider_id,
+        "kind": v.kind,
+        "klass": v.klass,
+        "infraction_epoch": v.infraction_epoch,
+        "infraction_at_s": v.infraction_at_s,
+        "evidence": v.evidence_dict,
+        "evidence_digest": v.evidence_digest,
+        "severity": v.severity,
+        "severity_units": v.severity_units,
+        "duplicate_count": v.duplicate_count,
+        "waived": waiver is not None,
+        "waiver": None if waiver is None else dict(waiver.evidence),
+        "recorded_at": now,
+    }
+
+
+def _provider_accounts(conn: Connection, provider_id: str) -> dict[str, AccountRow]:
+    repo = LedgerRepository(conn)
+    out = {}
+    for _, kind in HOLD_PARTS:
+        row = repo.find_account(provider_id, kind, "SWARM")
+        if row is None:
+            raise LedgerServiceError(
+                f"provider_id: {provider_id} has no {kind} account",
+                code="provider_not_found", field="provider_id", status_code=422,
+            )  # fmt: skip
+        out[kind] = row
+    return out
+
+
+def _decide_and_hold(
+    conn: Connection,
+    violation: sl.Violation,
+    *,
+    now: dt.datetime,
+    params: ParameterSet,
+    epoch_reward_base_units: int = 0,
+) -> PenaltyRow:
+    """Decide the penalty of a recorded violation, place its holds and record it (once)."""
+    repo = SlashingRepository(conn)
+    existing = repo.penalty_of_violation(violation.violation_id)
+    if existing is not None:
+        return existing
+    accounts = _provider_accounts(conn, violation.provider_id)
+    prior_perf = 0
+    if violation.klass == sl.CLASS_POOR_PERFORMANCE:
+        prior_perf = sl.count_offences(
+            repo.offence_history(
+                violation.node_id, sl.CLASS_POOR_PERFORMANCE, violation.infraction_epoch
+            ),
+            violation.infraction_at_s,
+            params.slashing.offence_window_s,
+        )
+    prior_malicious = (
+        repo.count_penalties(violation.node_id, sl.KIND_MALICIOUS_ACTIVITY)
+        if violation.kind == sl.KIND_MALICIOUS_ACTIVITY
+        else 0
+    )
+    # The stake at risk is the stake bonded at the infraction: stake whose unbonding was
+    # requested after it is still in this sum (SPEC 6).
+    stake_at_risk = StakingRepository(conn).bonded_stake_as_of(_at(violation.infraction_at_s))
+    try:
+        penalty = sl.decide_penalty(
+            violation,
+            decided_at_s=_ts(now),
+            prior_poor_performance_offences_in_window=prior_perf,
+            prior_malicious_count=prior_malicious,
+            stake_at_risk_base_units=max(0, stake_at_risk.get(violation.provider_id, 0)),
+            unclaimed_rewards_base_units=max(0, _available(accounts["rewards_accrued"])),
+            epoch_reward_base_units=epoch_reward_base_units,
+            params=params,
+        )
+    except sl.SlashingError as err:
+        raise _domain_error(err) from err
+
+    # Rewards first (the domain capped from_rewards at the available rewards); the stake part
+    # from bonded stake as far as it goes, the rest from stake already unbonding.
+    wanted = {
+        "rewards_accrued": penalty.from_rewards_base_units,
+        "stake_bonded": 0,
+        "stake_unbonding": 0,
+    }
+    rest = penalty.from_stake_base_units
+    for kind in ("stake_bonded", "stake_unbonding"):
+        take = min(rest, max(0, _available(accounts[kind])))
+        wanted[kind] = take
+        rest -= take
+    holds = {
+        hold_id(penalty.penalty_id, part): wanted[kind]
+        for part, kind in HOLD_PARTS
+        if wanted[kind] > 0
+    }
+    if holds:
+        escrow = open_system_accounts(conn)["slash_escrow"]
+        meta = {"penalty_id": penalty.penalty_id, "node_id": penalty.node_id}
+        create_transfers(
+            conn,
+            [
+                TransferRequest(
+                    hold_id(penalty.penalty_id, part), accounts[kind].id, escrow, wanted[kind],
+                    SLASH_HOLD, kind=TransferKind.PENDING, epoch=penalty.infraction_epoch,
+                    metadata=meta,
+                )
+                for part, kind in HOLD_PARTS
+                if wanted[kind] > 0
+            ],
+            now=now,
+        )  # fmt: skip
+    document = dataclasses.asdict(penalty) | {
+        "holds": holds,
+        "uncollected_base_units": rest,
+    }
+    repo.insert_penalty(
+        {
+            "id": penalty.penalty_id,
+            "violation_id": penalty.violation_id,
+            "node_id": penalty.node_id,
+            "provider_id": penalty.provider_id,
+            "kind": penalty.kind,
+            "klass": penalty.klass,
+            "infraction_epoch": penalty.infraction_epoch,
+            "infraction_at_s": penalty.infraction_at_s,
+            "outcome": penalty.outcome,
+            "offence_number": penalty.offence_number,
+            "slash_fraction_ppm": penalty.slash_fraction_ppm,
+            "stake_at_risk_base_units": penalty.stake_at_risk_base_units,
+            "slash_base_units": penalty.slash_base_units,
+            "from_rewards_base_units": penalty.from_rewards_base_units,
+            "from_stake_base_units": penalty.from_stake_base_units,
+            "jail_until_s": penalty.jail_until_s,
+            "tombstone": penalty.tombstone,
+            "appeal_deadline_s": penalty.appeal_deadline_s,
+            "status": STATUS_PENDING if holds else STATUS_WARNING,
+            "rule": penalty.rule,
+            "decided_at": now,
+            "document": document,
+        }
+    )
+    row = repo.get_penalty(penalty.penalty_id)
+    assert row is not None
+    return row
+
+
+def evaluate_epoch(
+    conn: Connection, epoch: int, *, now: dt.datetime, params: ParameterSet
+) -> list[PenaltyRow]:
+    """Detect the poor-performance offences of a settled epoch and decide their penalties.
+
+    Returns the penalties decided by this call: a re-run records nothing new and returns [].
+    """
+    require_settled(epoch, now, params)
+    repo = SlashingRepository(conn)
+    repo.lock()
+    telemetry.catch_up(conn, now=now)
+
+    rewards = RewardsRepository(conn)
+    registry = RegistryRepository(conn)
+    nodes = registry.nodes_as_of(epoch_end(epoch, params))
+    rollups = telemetry.epoch_rollups(conn, epoch, params, [n[0] for n in nodes])
+    epoch_start_s = epoch * params.epoch.epoch_length_s
+    region_of = {n[0]: n[3] for n in nodes}
+    active_by_region = Counter(n[3] for n in nodes)
+    findings: list[sl.Violation] = []
+    try:
+        for node_id, provider_id, ptype, _region, _cap, _req in nodes:
+            findings += sl.detect_performance_violations(
+                rollups[node_id], params.provider_type(ptype).latency_target_ms, params,
+                epoch_start_s, provider_id=provider_id,
+            )  # fmt: skip
+        kept, waivers = sl.waive_correlated_outages(findings, region_of, active_by_region, params)
+    except sl.SlashingError as err:
+        raise _domain_error(err) from err
+    for v in kept:
+        repo.insert_violation(_violation_values(v, now))
+    for w in waivers:
+        repo.insert_violation(_violation_values(w.violation, now, w))
+
+    by_node: dict[str, list[sl.Violation]] = {}
+    for v in kept:
+        by_node.setdefault(v.node_id, []).append(v)
+    receipts = rewards.receipts(epoch)
+    decided = []
+    for node_id in sorted(by_node):
+        offence = sl.performance_offence(by_node[node_id])
+        if offence is None or repo.penalty_of_violation(offence.violation_id) is not None:
+            continue
+        reward = receipts[node_id][0] if node_id in receipts else 0
+        decided.append(
+            _decide_and_hold(conn, offence, now=now, params=params, epoch_reward_base_units=reward)
+        )
+    # Duplicate hardware identities (Sybil): one incident per duplicate node, dated at its
+    # registration, so finding it again next epoch is the same incident.
+    identities = registry.identities_as_of(epoch_end(epoch, params))
+    try:
+        sybils = sl.detect_sybil(
+            {n: fp for n, (fp, _) in identities.items()},
+            registered_at_s={n: at for n, (_, at) in identities.items()},
+            provider_of={n[0]: n[1] for n in nodes},
+            params=params,
+        )
+    except sl.SlashingError as err:
+        raise _domain_error(err) from err
+    for v in sybils:
+        if repo.penalty_of_violation(v.violation_id) is not None:
+            continue
+        repo.insert_violation(_violation_values(v, now))
+        decided.append(_decide_and_hold(conn, v, now=now, params=params, epoch_reward_base_units=0))
+    _release_compliant_duplicates(conn, identities, sybils, now)
+    decided += _record_under_stake(conn, nodes, epoch, now=now, params=params)
+    return decided
+
+
+def _record_under_stake(
+    conn: Connection,
+    nodes: list[NodeAsOf],
+    epoch: int,
+    *,
+    now: dt.datetime,
+    params: ParameterSet,
+) -> list[PenaltyRow]:
+    """Under-stake is a protocol violation with no slash (the rewards stop after the grace):
+    recorded once per streak (the evidence is when it began) so the provider can read why."""
+    stake = staking.stake_compliance(conn, nodes, epoch_end(epoch, params))
+    required, bonded, since = stake.required, stake.bonded, stake.under_since
+    repo = SlashingRepository(conn)
+    out = []
+    for node_id, provider_id, *_ in nodes:
+        if provider_id not in since:
+            continue
+        start = since[provider_id]
+        try:
+            v = sl.make_violation(
+                sl.KIND_UNDER_STAKE, node_id=node_id, provider_id=provider_id,
+                infraction_epoch=start // params.epoch.epoch_length_s, infraction_at_s=start,
+                evidence={"under_stake_since_s": str(start),
+                          "required_base_units": str(required[provider_id]),
+                          "bonded_base_units_at_detection": str(bonded.get(provider_id, 0))},
+            )  # fmt: skip
+        except sl.SlashingError as err:
+            raise _domain_error(err) from err
+        # The evidence names the amounts at detection: only the first detection of a streak
+        # is recorded (later epochs find a violation of the same node and start time).
+        if repo.under_stake_recorded(node_id, start) or repo.penalty_of_violation(v.violation_id):
+            continue
+        repo.insert_violation(_violation_values(v, now))
+        out.append(_decide_and_hold(conn, v, now=now, params=params, epoch_reward_base_units=0))
+    return out
+
+
+def _release_compliant_duplicates(
+    conn: Connection,
+    identities: Mapping[str, tuple[str, int]],
+    still_duplicate: list[sl.Violation],
+    now: dt.datetime,
+) -> None:
+    """Compliance verification of the Sybil path: a node jailed as a duplicate whose hardware
+    identity is unique again (the other node left, or it re-registered its own hardware) passes
+    its check automatically (idempotent: the release is keyed by the penalty)."""
+    flagged = {v.node_id for v in still_duplicate}
+    for p in SlashingRepository(conn).penalties_of_kind(sl.KIND_DUPLICATE_HARDWARE):
+        if p.status == STATUS_VOIDED or p.node_id in flagged or p.node_id not in identities:
+            continue
+        release(conn, node_id=p.node_id, kind="compliance", reference=f"compliance:{p.id}",
+                now=now)  # fmt: skip
+
+
+def report_violation(
+    conn: Connection,
+    *,
+    kind: str,
+    node_id: str,
+    evidence: Mapping[str, str],
+    severity: str | None = None,
+    severity_units: int = 0,
+    now: dt.datetime,
+    params: ParameterSet,
+    infraction_at: dt.datetime | None = None,
+) -> PenaltyRow:
+    """Record a reported violation with evidence and decide its penalty (holds placed now).
+
+    ``infraction_at`` (default ``now``) is when the incident happened: it fixes the infraction
+    epoch (part of the incident id) and the stake at risk. The same evidence about the same
+    node and epoch is the same incident: the existing penalty is returned, nothing is slashed
+    again.
+    """
+    if kind not in REPORTABLE_KINDS:
+        raise LedgerServiceError(
+            f"kind: one of {', '.join(sorted(REPORTABLE_KINDS))}",
+            code="unknown_kind", field="kind", status_code=422,
+        )  # fmt: skip
+    node = RegistryRepository(conn).get_node(node_id)
+    if node is None:
+        raise NotFound(f"node {node_id} does not exist", code="node_not_found", field="node_id")
+    infraction_s = _ts(infraction_at or now)
+    if infraction_s > _ts(now):
+        raise LedgerServiceError(
+            "infraction_at: must not be in the future",
+            code="infraction_in_future", field="infraction_at", status_code=422,
+        )  # fmt: skip
+    try:
+        violation = sl.make_violation(
+            kind,
+            node_id=node_id,
+            provider_id=node.provider_id,
+            infraction_epoch=infraction_s // params.epoch.epoch_length_s,
+            infraction_at_s=infraction_s,
+            evidence=evidence,
+            severity=severity,
+            severity_units=severity_units,
+        )
+    except sl.SlashingError as err:
+        raise _domain_error(err) from err
+    repo = SlashingRepository(conn)
+    repo.lock()
+    repo.insert_violation(_violation_values(violation, now))
+    return _decide_and_hold(conn, violation, now=now, params=params)
+
+
+def _holds(conn: Connection, penalty: PenaltyRow) -> dict[str, int]:
+    """The penalty's hold transfers as stored in the ledger: id -> amount."""
+    ids = [hold_id(penalty.id, part) for part, _ in HOLD_PARTS]
+    stored = LedgerRepository(conn).get_transfers(ids)
+    return {i: stored[i].amount for i in ids if i in stored}
+
+
+def execute_due(conn: Connection, *, now: dt.datetime, params: ParameterSet) -> int:
+    """Execute pending penalties whose appeal deadline has passed; returns how many.
+
+    Posts every hold into ``slash_escrow`` and, in the same linked batch, splits the escrowed
+    amount into insurance pool / treasury / burn (exact sum, remainder to insurance).
+    """
+    repo = SlashingRepository(conn)
+    repo.lock()
+    ids = repo.due_penalty_ids(_ts(now), EXECUTE_LIMIT, params.governance.quorum)
+    if not ids:
+        return 0
+    system = open_system_accounts(conn)
+    done = 0
+    for penalty_id in ids:
+        penalty = repo.get_penalty(penalty_id)
+        assert penalty is not None and penalty.status == STATUS_PENDING
+        holds = _holds(conn, penalty)
+        total = sum(holds.values())
+        split = sl.split_slashed(total, params)
+        amounts = {
+            "insurance": (split.insurance_base_units, system["insurance_pool"]),
+            "treasury": (split.treasury_base_units, system["treasury"]),
+            "burn": (split.burn_base_units, system["burn"]),
+        }
+        meta = {"penalty_id": penalty.id, "node_id": penalty.node_id}
+        requests = [
+            TransferRequest(
+                f"{hid}:post", None, None, None, SLASH_EXECUTE, kind=TransferKind.POST_PENDING,
+                epoch=penalty.infraction_epoch, ref_id=hid, metadata=meta,
+            )
+            for hid in holds
+        ] + [
+            TransferRequest(
+                hold_id(penalty.id, part), system["slash_escrow"], account, amount, SLASH_SPLIT,
+                epoch=penalty.infraction_epoch, metadata=meta,
+            )
+            for part, (amount, account) in amounts.items()
+            if amount > 0
+        ]  # fmt: skip
+        if requests:
+            create_transfers(conn, requests, now=now)
+        document = {
+            "transfers": [r.id for r in requests],
+            "escrowed_base_units": total,
+            "insurance_base_units": split.insurance_base_units,
+            "treasury_base_units": split.treasury_base_units,
+            "burn_base_units": split.burn_base_units,
+        }
+        if repo.insert_event(penalty.id, STATUS_EXECUTED, now, document):
+            done += 1
+    return done
+
+
+def void_penalty(conn: Connection, *, penalty_id: str, now: dt.datetime) -> PenaltyRow:
+    """Void a pending penalty (an upheld appeal): its holds are voided, balances restored."""
+    _ts(now)
+    repo = SlashingRepository(conn)
+    repo.lock()
+    penalty = repo.get_penalty(penalty_id)
+    if penalty is None:
+        raise PenaltyNotFound(f"penalty {penalty_id} does not exist", field="penalty_id")
+    if penalty.status != STATUS_PENDING:
+        raise PenaltyNotPending(
+            f"penalty {penalty_id} is {penalty.status}; only a pending penalty can be voided",
+            field="penalty_id",
+        )
+    meta = {"penalty_id": penalty.id, "node_id": penalty.node_id}
+    requests = [
+        TransferRequest(
+            f"{hid}:void", None, None, None, SLASH_VOID, kind=TransferKind.VOID_PENDING,
+            epoch=penalty.infraction_epoch, ref_id=hid, metadata=meta,
+        )
+        for hid in _holds(conn, penalty)
+    ]  # fmt: skip
+    if requests:
+        create_transfers(conn, requests, now=now)
+    repo.insert_event(penalty.id, STATUS_VOIDED, now, {"transfers": [r.id for r in requests]})
+    row = repo.get_penalty(penalty_id)
+    assert row is not None
+    return row
+
+
+def get_penalty(conn: Connection, penalty_id: str) -> PenaltyRow:
+    row = SlashingRepository(conn).get_penalty(penalty_id)
+    if row is None:
+        raise PenaltyNotFound(f"penalty {penalty_id} does not exist", field="penalty_id")
+    return row
+
+
+def penalties_of_node(conn: Connection, node_id: str) -> list[PenaltyRow]:
+    return SlashingRepository(conn).penalties_of_node(node_id)
+
+
+#: Transfer code of a refund of an executed slash (insurance pool -> provider).
+SLASH_REFUND: Final[int] = 304
+
+
+def refund_executed(conn: Connection, *, penalty_id: str, now: dt.datetime) -> list[str]:
+    """Overturn an executed slash: pay every slashed unit back to where it was taken from
+    (rewards to ``rewards_accrued``, stake to ``stake_bonded``), out of the insurance pool
+    (SPEC 6: the pool exists to refund overturned slashes). Idempotent: the refund ids are
+    derived from the penalty; returns them.
+
+    Appealed slashes wait for the governors before executing, so this is for decisions taken
+    after execution (a governance override, or new evidence).
+    """
+    repo = SlashingRepository(conn)
+    repo.lock()
+    penalty = repo.get_penalty(penalty_id)
+    if penalty is None:
+        raise PenaltyNotFound(f"penalty {penalty_id} does not exist", code="penalty_not_found")
+    if penalty.status != STATUS_EXECUTED:
+        raise Conflict(f"penalty {penalty_id} is {penalty.status}, not executed",
+                       code="penalty_not_executed", field="penalty_id")  # fmt: skip
+    accounts = _provider_accounts(conn, penalty.provider_id)
+    insurance = open_system_accounts(conn)["insurance_pool"]
+    held = _holds(conn, penalty)
+    back = {"rewards": "rewards_accrued", "stake": "stake_bonded", "unbonding": "stake_bonded"}
+    requests = [
+        TransferRequest(
+            f"refund:{penalty.id}:{part}", insurance, accounts[back[part]].id,
+            held[hold_id(penalty.id, part)], SLASH_REFUND, epoch=penalty.infraction_epoch,
+            metadata={"penalty_id": penalty.id, "node_id": penalty.node_id},
+        )
+        for part, _ in HOLD_PARTS
+        if hold_id(penalty.id, part) in held
+    ]  # fmt: skip
+    create_transfers(conn, requests, now=now)
+    return [r.id for r in requests]
+
+
+def release(conn: Connection, *, node_id: str, kind: str, reference: str, now: dt.datetime) -> int:
+    """Record an approved review (``review``) or passed compliance check (``compliance``);
+    the standing replay releases the node when nothing else keeps it jailed."""
+    if kind not in ("review", "compliance"):
+        raise LedgerServiceError("kind: review or compliance", field="kind",
+                                 code="invalid_release", status_code=422)  # fmt: skip
+    row = (
+        driver(conn)
+        .execute(
+            "INSERT INTO node_releases (node_id, kind, approved_at, reference) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (reference) DO NOTHING RETURNING id",
+            (node_id, kind, now, reference),
+        )
+        .fetchone()
+    )
+    return int(row[0]) if row else 0

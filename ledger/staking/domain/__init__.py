@@ -1,0 +1,363 @@
+"""Provider stake lots: bonding, unbonding, the stake at risk of an infraction, who pays a slash.
+
+Pure: time is ``now_s`` (unix seconds) passed in, periods come from the parameter set, and every
+amount is an ``int`` of base units. SPEC section 5 and the slashing rules of section 6, as
+implemented (docs/slashing.md):
+
+- A **lot** is one deposit of a provider's stake. It is *bonded* from ``bonded_at_s``. Unstaking
+  is :func:`request_unbond`: the lot enters the unbonding queue and becomes withdrawable
+  ``unbonding_period_s`` later (7 / 14 / 28 d by provider category). :func:`withdraw` records
+  that the stake left the vault.
+- **Stake at risk** of an infraction at ``t`` is the sum of the lots bonded at or before ``t``
+  and not withdrawn at or before ``t``. A lot that started unbonding after ``t`` is at risk, and
+  so is one that started unbonding *before* ``t`` but was still in the queue at ``t``: unbonding
+  stake still backs the node's behaviour until it has left (SPEC 5). A lot bonded after ``t``
+  did not back the node then and is never at risk for it.
+- What is *owed* is computed at the infraction time; what can be *collected* excludes lots that
+  have left the vault since. Both use the same rule with ``as_of_s``: a lot counts when it was
+  not withdrawn at or before ``as_of_s`` (default: the infraction time). The slashing worker
+  passes ``as_of_s=now_s`` so a slash never asks a lot that is gone to pay.
+- **Who pays** (:func:`apply_slash_to_lots`): every lot at risk loses the same fraction of its
+  amount, bonded and unbonding alike, as Cosmos applies the slash factor to each unbonding entry
+  and to the bonded tokens. ``floor(slash x lot / total)`` each; the leftover base units (fewer
+  than the number of lots) go one each to the largest remainders, ties by ``lot_id``, then
+  ``bonded_at_s``, then the lot's other fields, so the result does not depend on the order the
+  lots are passed in (equal lots are interchangeable). The amounts sum to the slash exactly
+  and no lot pays more than it holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Final
+
+from ledger.params.domain import ParameterSet
+from ledger.registry.domain import HardwareProfile, required_stake_base_units
+from ledger.staking.domain.decisions import (
+    DEFAULT_COMMITMENT_TIER,
+    StakeEvent,
+    commitment_tiers,
+    free_to_unbond,
+    provider_unbonding_period_s,
+    under_stake_since,
+)
+
+__all__ = [
+    "DEFAULT_COMMITMENT_TIER",
+    "LOT_BONDED",
+    "LOT_STATUSES",
+    "LOT_UNBONDING",
+    "LOT_WITHDRAWN",
+    "MAX_LOTS",
+    "StakeEvent",
+    "StakeLot",
+    "StakingError",
+    "apply_slash_to_lots",
+    "bonded_stake_base_units",
+    "commitment_tiers",
+    "free_to_unbond",
+    "is_at_risk",
+    "is_under_staked",
+    "lock_expires_at_s",
+    "provider_required_stake_base_units",
+    "provider_unbonding_period_s",
+    "request_unbond",
+    "stake_at_risk",
+    "unbonding_period_s",
+    "under_stake_since",
+    "withdraw",
+    "withdrawable",
+]
+
+LOT_BONDED: Final[str] = "bonded"
+LOT_UNBONDING: Final[str] = "unbonding"
+LOT_WITHDRAWN: Final[str] = "withdrawn"
+LOT_STATUSES: Final[tuple[str, ...]] = (LOT_BONDED, LOT_UNBONDING, LOT_WITHDRAWN)
+
+# A limit on everything: a provider with more lots than this is a bug or an attack on the
+# slashing worker (every slash walks all lots); refuse instead of working on it for minutes.
+MAX_LOTS: Final[int] = 100_000
+
+_ADDRESS_RE: Final[re.Pattern[str]] = re.compile(r"0x[0-9a-f]{40}")
+_TIER_RE: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+class StakingError(ValueError):
+    """A staking input or command refused, with the field named and a stable ``code``."""
+
+    field: str
+    code: str
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.code = code
+
+
+def _require_int(field: str, value: object, low: int = 0) -> int:
+    # bool is an int subclass and a float would lose base units; both are refused.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StakingError(field, "not_an_integer", f"must be an int, not {type(value).__name__}")
+    if value < low:
+        raise StakingError(field, "out_of_range", f"must be >= {low}, got {value}")
+    return value
+
+
+def _require_optional_int(field: str, value: object) -> int | None:
+    return None if value is None else _require_int(field, value)
+
+
+@dataclass(frozen=True, slots=True)
+class StakeLot:
+    """One deposit of provider stake and where it is in its life: bonded, unbonding, withdrawn.
+
+    ``unbonding_requested_at_s`` and ``withdrawable_at_s`` are set together by
+    :func:`request_unbond`; ``withdrawn_at_s`` by :func:`withdraw`. ``lock_tier`` names the
+    commitment tier of the lot (``flexible``, ``30d``, ...). ``lot_id`` is the caller's stable
+    identifier (e.g. the vault's deposit id); it only breaks ties in :func:`apply_slash_to_lots`.
+    ``amount_base_units`` is the current amount, after any earlier slash.
+    """
+
+    provider_id: str
+    amount_base_units: int
+    lock_tier: str
+    bonded_at_s: int
+    unbonding_requested_at_s: int | None = None
+    withdrawable_at_s: int | None = None
+    withdrawn_at_s: int | None = None
+    lot_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.provider_id, str) or not _ADDRESS_RE.fullmatch(self.provider_id):
+            raise StakingError(
+                "provider_id",
+                "address_format",
+                f"must be a lower-case 0x address, got {self.provider_id!r}",
+            )
+        _require_int("amount_base_units", self.amount_base_units)
+        if not isinstance(self.lock_tier, str) or not _TIER_RE.fullmatch(self.lock_tier):
+            raise StakingError("lock_tier", "tier_format", "must be a lower-case tier name")
+        _require_int("bonded_at_s", self.bonded_at_s)
+        requested = _require_optional_int("unbonding_requested_at_s", self.unbonding_requested_at_s)
+        withdrawable_at = _require_optional_int("withdrawable_at_s", self.withdrawable_at_s)
+        withdrawn = _require_optional_int("withdrawn_at_s", self.withdrawn_at_s)
+        if not isinstance(self.lot_id, str):
+            raise StakingError("lot_id", "not_a_string", "must be a str")
+        if (requested is None) != (withdrawable_at is None):
+            raise StakingError(
+                "withdrawable_at_s",
+                "inconsistent_unbonding",
+                "is set exactly when unbonding_requested_at_s is",
+            )
+        if requested is not None and withdrawable_at is not None:
+            if requested < self.bonded_at_s:
+                raise StakingError(
+                    "unbonding_requested_at_s", "before_bond", "must not precede bonded_at_s"
+                )
+            if withdrawable_at < requested:
+                raise StakingError(
+                    "withdrawable_at_s", "before_request", "must not precede the unbond request"
+                )
+        if withdrawn is not None and (withdrawable_at is None or withdrawn < withdrawable_at):
+            raise StakingError(
+                "withdrawn_at_s",
+                "not_withdrawable",
+                "a lot is withdrawn only after its unbonding period has passed",
+            )
+
+    @property
+    def status(self) -> str:
+        """``bonded``, ``unbonding`` (requested, not withdrawn) or ``withdrawn``."""
+        if self.withdrawn_at_s is not None:
+            return LOT_WITHDRAWN
+        if self.unbonding_requested_at_s is not None:
+            return LOT_UNBONDING
+        return LOT_BONDED
+
+
+def _check_lots(lots: Sequence[StakeLot]) -> None:
+    if len(lots) > MAX_LOTS:
+        raise StakingError("lots", "too_many_lots", f"at most {MAX_LOTS} lots, got {len(lots)}")
+    for i, lot in enumerate(lots):
+        if not isinstance(lot, StakeLot):
+            raise StakingError(f"lots[{i}]", "not_a_lot", "must be a StakeLot")
+
+
+def is_at_risk(lot: StakeLot, infraction_at_s: int, *, as_of_s: int | None = None) -> bool:
+    """Whether ``lot`` backs an infraction at ``infraction_at_s`` (see the module docstring).
+
+    True when the lot was bonded at or before the infraction and not withdrawn at or before
+    ``as_of_s`` (default: the infraction time; must not precede it). Unbonding, whenever it was
+    requested, does not take a lot out of risk; only withdrawal does.
+    """
+    _require_int("infraction_at_s", infraction_at_s)
+    cutoff_s = infraction_at_s if as_of_s is None else _require_int("as_of_s", as_of_s)
+    if cutoff_s < infraction_at_s:
+        raise StakingError("as_of_s", "before_infraction", "must not precede infraction_at_s")
+    if lot.bonded_at_s > infraction_at_s:
+        return False
+    return lot.withdrawn_at_s is None or lot.withdrawn_at_s > cutoff_s
+
+
+def stake_at_risk(
+    lots: Sequence[StakeLot], infraction_at_s: int, *, as_of_s: int | None = None
+) -> int:
+    """Sum of the lots at risk for an infraction at ``infraction_at_s`` (:func:`is_at_risk`)."""
+    _check_lots(lots)
+    return sum(
+        lot.amount_base_units for lot in lots if is_at_risk(lot, infraction_at_s, as_of_s=as_of_s)
+    )
+
+
+def _tie_key(lot: StakeLot) -> tuple[str, int, int, int, int, int, str, str]:
+    """Every field of the lot, so only equal (interchangeable) lots tie; None sorts first."""
+    return (
+        lot.lot_id,
+        lot.bonded_at_s,
+        lot.amount_base_units,
+        -1 if lot.unbonding_requested_at_s is None else lot.unbonding_requested_at_s,
+        -1 if lot.withdrawable_at_s is None else lot.withdrawable_at_s,
+        -1 if lot.withdrawn_at_s is None else lot.withdrawn_at_s,
+        lot.lock_tier,
+        lot.provider_id,
+    )
+
+
+def apply_slash_to_lots(
+    lots: Sequence[StakeLot],
+    slash_base_units: int,
+    infraction_at_s: int,
+    *,
+    as_of_s: int | None = None,
+) -> list[tuple[StakeLot, int]]:
+    """Decide how much each lot at risk pays of ``slash_base_units``: ``[(lot, taken), ...]``.
+
+    Pro rata to the lot amounts, ``floor(slash x amount / total_at_risk)`` each, the leftover
+    base units one each to the largest remainders (ties: ``lot_id``, ``bonded_at_s``, the other
+    fields, then input position among equal lots). Only lots that pay something are returned,
+    in input order; the takes sum to the slash exactly and none exceeds its lot. A slash larger
+    than the stake at risk is refused (``slash_exceeds_stake_at_risk``): the penalty is computed
+    from that same stake and rounds down, so it never is.
+    """
+    _check_lots(lots)
+    _require_int("slash_base_units", slash_base_units)
+    at_risk = [
+        (i, lot) for i, lot in enumerate(lots) if is_at_risk(lot, infraction_at_s, as_of_s=as_of_s)
+    ]
+    total = sum(lot.amount_base_units for _, lot in at_risk)
+    if slash_base_units > total:
+        raise StakingError(
+            "slash_base_units",
+            "slash_exceeds_stake_at_risk",
+            f"slash {slash_base_units} exceeds the stake at risk {total}",
+        )
+    if slash_base_units == 0:
+        return []
+    taken: dict[int, int] = {}
+    remainders: list[tuple[int, tuple[str, int, int, int, int, int, str, str], int]] = []
+    for i, lot in at_risk:
+        # Floor division: each lot pays at most its exact pro-rata share, rounded down.
+        share, remainder = divmod(slash_base_units * lot.amount_base_units, total)
+        taken[i] = share
+        remainders.append((-remainder, _tie_key(lot), i))
+    leftover = slash_base_units - sum(taken.values())
+    # leftover < number of lots with a non-zero remainder, so only those get a unit and a
+    # lot whose share was exact (and may be its whole amount) never gets one.
+    for _neg_rem, _key, i in sorted(remainders)[:leftover]:
+        taken[i] += 1
+    return [(lots[i], taken[i]) for i, _ in at_risk if taken[i] > 0]
+
+
+def unbonding_period_s(provider_type: str, params: ParameterSet) -> int:
+    """The unbonding period of ``provider_type`` (7 / 14 / 28 d by default, SPEC 2)."""
+    return params.provider_type(provider_type).unbonding_period_s
+
+
+def lock_expires_at_s(lot: StakeLot, params: ParameterSet) -> int:
+    """When the lot's commitment tier lock ends (``bonded_at_s`` for the flexible tier)."""
+    try:
+        tier = params.multipliers.commitment_tier(lot.lock_tier)
+    except KeyError as exc:
+        raise StakingError("lock_tier", "unknown_tier", str(exc)) from exc
+    return lot.bonded_at_s + tier.lock_s
+
+
+def request_unbond(
+    lot: StakeLot, now_s: int, unbonding_period_s: int, *, lock_expires_at_s: int | None = None
+) -> StakeLot:
+    """Put ``lot`` in the unbonding queue at ``now_s``; withdrawable ``unbonding_period_s`` later.
+
+    Refused when the lot is already unbonding or withdrawn (``already_unbonding``), when
+    ``now_s`` precedes the bond, or, given ``lock_expires_at_s`` (:func:`lock_expires_at_s`),
+    before the commitment lock ends (``lock_not_expired``).
+    """
+    _require_int("now_s", now_s)
+    _require_int("unbonding_period_s", unbonding_period_s)
+    if lot.unbonding_requested_at_s is not None:
+        raise StakingError("lot", "already_unbonding", f"the lot is already {lot.status}")
+    if now_s < lot.bonded_at_s:
+        raise StakingError("now_s", "before_bond", "an unbond cannot precede the bond")
+    if lock_expires_at_s is not None and now_s < _require_int(
+        "lock_expires_at_s", lock_expires_at_s
+    ):
+        raise StakingError(
+            "now_s", "lock_not_expired", f"the commitment lock runs until {lock_expires_at_s}"
+        )
+    return replace(
+        lot, unbonding_requested_at_s=now_s, withdrawable_at_s=now_s + unbonding_period_s
+    )
+
+
+def withdrawable(lot: StakeLot, now_s: int) -> bool:
+    """Whether ``lot`` may be withdrawn at ``now_s``: unbonding, not withdrawn, period over."""
+    _require_int("now_s", now_s)
+    return (
+        lot.withdrawn_at_s is None
+        and lot.withdrawable_at_s is not None
+        and now_s >= lot.withdrawable_at_s
+    )
+
+
+def withdraw(lot: StakeLot, now_s: int) -> StakeLot:
+    """Record the withdrawal of ``lot`` at ``now_s``; ``not_withdrawable`` before its time."""
+    if not withdrawable(lot, now_s):
+        raise StakingError(
+            "lot",
+            "not_withdrawable",
+            f"the lot is {lot.status}, withdrawable at {lot.withdrawable_at_s}",
+        )
+    return replace(lot, withdrawn_at_s=now_s)
+
+
+def bonded_stake_base_units(lots: Sequence[StakeLot], now_s: int) -> int:
+    """Stake that counts toward the required stake at ``now_s``: bonded, not unbonding.
+
+    Unbonding stake is still slashable but no longer backs new work, so it does not count.
+    """
+    _check_lots(lots)
+    _require_int("now_s", now_s)
+    return sum(
+        lot.amount_base_units
+        for lot in lots
+        if lot.bonded_at_s <= now_s
+        and (lot.unbonding_requested_at_s is None or lot.unbonding_requested_at_s > now_s)
+    )
+
+
+def provider_required_stake_base_units(
+    nodes: Iterable[tuple[str, HardwareProfile]], params: ParameterSet
+) -> int:
+    """Stake a provider must bond for its nodes: the sum of each node's required stake.
+
+    Each node's requirement is :func:`ledger.registry.domain.required_stake_base_units`
+    (``max(type minimum, per GPU x GPUs + per TB x TB)``), not recomputed here.
+    """
+    return sum(required_stake_base_units(ptype, profile, params) for ptype, profile in nodes)
+
+
+def is_under_staked(lots: Sequence[StakeLot], now_s: int, required_base_units: int) -> bool:
+    """Whether the bonded stake at ``now_s`` is below ``required_base_units`` (strictly)."""
+    _require_int("required_base_units", required_base_units)
+    return bonded_stake_base_units(lots, now_s) < required_base_units

@@ -1,0 +1,86 @@
+"""Stake routes: bond (mirrored from the chain), request unbonding, withdraw."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.kit.db import transaction
+from ledger.kit.errors import LedgerServiceError
+from ledger.kit.http import require_operator
+from ledger.kit.money import AmountError, parse_base_units
+from ledger.staking import service as staking
+
+router = APIRouter(prefix="/v1", tags=["staking"])
+
+Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+class StakeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    amount_base_units: str = Field(description="integer base units, as a string")
+    bond_id: str = Field(description="idempotency key (the on-chain event id, later)")
+    lock_tier: str = Field(default="flexible", description="flexible, 30d, 90d, 180d or 365d")
+
+
+@router.post("/providers/{provider_id}/stake", status_code=201,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def bond(request: Request, provider_id: Address, body: StakeIn) -> dict[str, Any]:
+    """Mirror bonded stake into the ledger (operator only, until the chain watcher lands)."""
+    try:
+        amount = parse_base_units(body.amount_base_units, "amount_base_units", allow_zero=False)
+    except AmountError as exc:
+        raise LedgerServiceError(str(exc), field="amount_base_units", code=exc.code,
+                                 status_code=422) from exc  # fmt: skip
+    with transaction(request.app.state.runtime.engine) as conn:
+        t = staking.bond_stake(
+            conn, provider_id=provider_id.lower(), amount_base_units=amount,
+            bond_id=body.bond_id, now=dt.datetime.now(dt.UTC), lock_tier=body.lock_tier,
+            params=request.app.state.runtime.params,
+        )  # fmt: skip
+    return {"transfer_id": t.id, "amount_base_units": str(t.amount),
+            "locked_until_s": t.metadata["locked_until_s"]}  # fmt: skip
+
+
+class UnbondIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    amount_base_units: str = Field(description="integer base units, as a string")
+    request_id: str = Field(description="idempotency key of the request")
+
+
+class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    request_id: str
+
+
+@router.post("/providers/{provider_id}/unbond", status_code=201,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def unbond(request: Request, provider_id: Address, body: UnbondIn) -> dict[str, Any]:
+    """Request unstaking: the stake enters the unbonding queue (still slashable for earlier
+    violations) and is withdrawable after the provider's unbonding period."""
+    try:
+        amount = parse_base_units(body.amount_base_units, "amount_base_units", allow_zero=False)
+    except AmountError as exc:
+        raise LedgerServiceError(str(exc), field="amount_base_units", code=exc.code,
+                                 status_code=422) from exc  # fmt: skip
+    rt = request.app.state.runtime
+    with transaction(rt.engine) as conn:
+        t = staking.request_unbond(
+            conn, provider_id=provider_id.lower(), amount_base_units=amount,
+            request_id=body.request_id, now=dt.datetime.now(dt.UTC), params=rt.params,
+        )  # fmt: skip
+    return {"transfer_id": t.id, "amount_base_units": str(t.amount),
+            "withdrawable_at_s": t.metadata["withdrawable_at_s"]}  # fmt: skip
+
+
+@router.post("/providers/{provider_id}/withdraw", status_code=201,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def withdraw(request: Request, provider_id: Address, body: WithdrawIn) -> dict[str, Any]:
+    """Pay out an unbonding request once its period is over (refused while a slash holds it)."""
+    with transaction(request.app.state.runtime.engine) as conn:
+        t = staking.withdraw(conn, provider_id=provider_id.lower(), request_id=body.request_id,
+                             now=dt.datetime.now(dt.UTC))  # fmt: skip
+    return {"transfer_id": t.id, "amount_base_units": str(t.amount)}

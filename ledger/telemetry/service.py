@@ -1,0 +1,418 @@
+"""Telemetry use cases: ingest signed heartbeat batches, roll them up, re-enqueue stragglers.
+
+Durability design (docs/telemetry.md): the API verifies and de-duplicates, then writes the
+accepted heartbeats and a batch row to PostgreSQL in one transaction before it answers
+"accepted". Rolling up is a separate, idempotent step keyed by the batch id: a Celery task
+claims the batch (rolled_at) and adds its heartbeats to the rollups in one transaction, so a
+crash loses nothing and a retry adds nothing. Redis only carries "please roll up batch X"
+messages; if they are lost (flush, restart) the sweeper finds unrolled batches in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ledger.kit.errors import LedgerServiceError
+from ledger.kit.signing import heartbeat_message, recover
+from ledger.params.domain import ParameterSet
+from ledger.registry.domain import expected_heartbeats
+from ledger.registry.repository import RegistryRepository
+from ledger.telemetry.domain import Heartbeat, NodeEpochRollup, lower_median, rollup
+from ledger.telemetry.repository import StoredHeartbeat, TelemetryRepository
+
+#: Most heartbeats in one request (SPEC section 3).
+MAX_BATCH = 1_000
+#: Field bounds: anything outside is malformed (a limit on everything).
+MAX_SEQ = 2**63 - 1
+MAX_LATENCY_MS = 600_000
+MAX_JOBS = 1_000_000
+MAX_BANDWIDTH_MBPS = 10_000_000
+#: Batches the sweeper re-enqueues per run, and how old a batch must be to count as lost.
+SWEEP_LIMIT = 5_000
+SWEEP_AFTER_S = 30
+
+FIELDS: tuple[tuple[str, type, int, int], ...] = (
+    ("seq", int, 1, MAX_SEQ),
+    ("ts", int, 0, 2**40),
+    ("gpu_util_ppm", int, 0, 1_000_000),
+    ("latency_ms_p50", int, 0, MAX_LATENCY_MS),
+    ("jobs_ok", int, 0, MAX_JOBS),
+    ("jobs_failed", int, 0, MAX_JOBS),
+    ("bandwidth_mbps", int, 0, MAX_BANDWIDTH_MBPS),
+)
+
+# Per-item outcomes (stable codes).
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    index: int
+    status: str
+    reason: str | None = None
+    field: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+@dataclass
+class IngestResult:
+    batch_id: int | None
+    results: list[ItemResult]
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+class _Malformed(Exception):
+    def __init__(self, field: str):
+        self.field = field
+
+
+def parse_item(item: object) -> tuple[Heartbeat, str]:
+    """Validate one heartbeat's fields; raises _Malformed naming the first bad one."""
+    if not isinstance(item, dict):
+        raise _Malformed("heartbeat")
+    node_id = item.get("node_id")
+    if not isinstance(node_id, str) or not 0 < len(node_id) <= 64:
+        raise _Malformed("node_id")
+    values: dict[str, int] = {}
+    for name, _typ, lo, hi in FIELDS:
+        v = item.get(name)
+        if type(v) is not int or not lo <= v <= hi:
+            raise _Malformed(name)
+        values[name] = v
+    up = item.get("up")
+    if type(up) is not bool:
+        raise _Malformed("up")
+    rating = item.get("user_rating")
+    if rating is not None and (type(rating) is not int or not 1 <= rating <= 5):
+        raise _Malformed("user_rating")
+    sig = item.get("signature")
+    if not isinstance(sig, str) or len(sig) not in (130, 132):
+        raise _Malformed("signature")
+    hb = Heartbeat(
+        node_id=node_id,
+        seq=values["seq"],
+        ts=values["ts"],
+        up=up,
+        gpu_util_ppm=values["gpu_util_ppm"],
+        latency_ms_p50=values["latency_ms_p50"],
+        jobs_ok=values["jobs_ok"],
+        jobs_failed=values["jobs_failed"],
+        bandwidth_mbps=values["bandwidth_mbps"],
+        user_rating=rating,
+    )
+    return hb, sig
+
+
+def parse_batch(body: object) -> list[Any]:
+    """The batch envelope: a malformed envelope is refused as a whole, naming the field."""
+    if not isinstance(body, dict):
+        raise LedgerServiceError(
+            "body: expected a JSON object {\"heartbeats\": [...]}", field="body",
+            code="invalid_request", status_code=422,
+        )  # fmt: skip
+    items = body.get("heartbeats")
+    if not isinstance(items, list):
+        raise LedgerServiceError(
+            "heartbeats: expected a list", field="heartbeats", code="invalid_request",
+            status_code=422,
+        )  # fmt: skip
+    if not items:
+        raise LedgerServiceError(
+            "heartbeats: empty batch", field="heartbeats", code="invalid_request",
+            status_code=422,
+        )  # fmt: skip
+    if len(items) > MAX_BATCH:
+        raise LedgerServiceError(
+            f"heartbeats: at most {MAX_BATCH} per request, got {len(items)}",
+            field="heartbeats", code="batch_too_large", status_code=413,
+        )  # fmt: skip
+    return items
+
+
+RateLimiter = Callable[[dict[str, int]], dict[str, int]]
+"""Given heartbeats per node in a request, returns how many of each may pass."""
+
+
+def ingest(
+    conn: Connection,
+    items: Sequence[Any],
+    *,
+    now: dt.datetime,
+    params: ParameterSet,
+    limiter: RateLimiter | None = None,
+) -> IngestResult:
+    """Verify, de-duplicate and store one batch; the caller commits, then enqueues the rollup.
+
+    Order of checks per heartbeat: fields, clock, node (known, active), signature, replay
+    window, rate limit, then exactly-once acceptance on (node_id, seq).
+    """
+    now_ts = int(now.timestamp())
+    skew = params.telemetry.clock_skew_s
+    window = params.telemetry.seq_reorder_window
+    epoch_len = params.epoch.epoch_length_s
+    results: list[ItemResult | None] = [None] * len(items)
+    parsed: list[tuple[int, Heartbeat, str]] = []
+    for i, item in enumerate(items):
+        try:
+            hb, sig = parse_item(item)
+        except _Malformed as m:
+            results[i] = ItemResult(i, REJECTED, "malformed_field", m.field)
+            continue
+        if abs(hb.ts - now_ts) > skew:
+            results[i] = ItemResult(i, REJECTED, "timestamp_out_of_range", "ts")
+            continue
+        parsed.append((i, hb, sig))
+
+    nodes = RegistryRepository(conn).nodes_by_ids(sorted({hb.node_id for _, hb, _ in parsed}))
+    seen: set[tuple[str, int]] = set()
+    valid: list[tuple[int, Heartbeat, bytes]] = []
+    for i, hb, sig in parsed:
+        node = nodes.get(hb.node_id)
+        if node is None:
+            results[i] = ItemResult(i, REJECTED, "unknown_node", "node_id")
+            continue
+        if node.status != "active":
+            results[i] = ItemResult(i, REJECTED, "deregistered_node", "node_id")
+            continue
+        message = heartbeat_message(
+            hb.node_id, hb.seq, hb.ts, hb.up, hb.gpu_util_ppm, hb.latency_ms_p50, hb.jobs_ok,
+            hb.jobs_failed, hb.bandwidth_mbps, hb.user_rating,
+        )  # fmt: skip
+        if recover(message, sig) != node.node_address:
+            results[i] = ItemResult(i, REJECTED, "bad_signature", "signature")
+            continue
+        if hb.seq + window < node.max_seq:
+            results[i] = ItemResult(i, REJECTED, "seq_too_old", "seq")
+            continue
+        key = (hb.node_id, hb.seq)
+        if key in seen:
+            results[i] = ItemResult(i, DUPLICATE)
+            continue
+        seen.add(key)
+        valid.append((i, hb, bytes.fromhex(sig[2:] if sig.startswith("0x") else sig)))
+
+    if limiter is not None and valid:
+        wanted: dict[str, int] = {}
+        for _, hb, _ in valid:
+            wanted[hb.node_id] = wanted.get(hb.node_id, 0) + 1
+        allowed = limiter(wanted)
+        kept = []
+        for i, hb, sig_bytes in valid:
+            if allowed.get(hb.node_id, 0) > 0:
+                allowed[hb.node_id] -= 1
+                kept.append((i, hb, sig_bytes))
+            else:
+                results[i] = ItemResult(i, REJECTED, "rate_limited", "node_id")
+        valid = kept
+
+    batch_id = None
+    if valid:
+        repo = TelemetryRepository(conn)
+        batch_id = repo.next_batch_id()
+        rows = [
+            (
+                hb.node_id, hb.seq, hb.ts, hb.ts // epoch_len, hb.up, hb.gpu_util_ppm,
+                hb.latency_ms_p50, hb.jobs_ok, hb.jobs_failed, hb.bandwidth_mbps, hb.user_rating,
+                sig_bytes,
+            )
+            for _, hb, sig_bytes in valid
+        ]  # fmt: skip
+        inserted = repo.insert_accepted(batch_id, now, rows)
+        for i, hb, _ in valid:
+            accepted = (hb.node_id, hb.seq) in inserted
+            results[i] = ItemResult(i, ACCEPTED if accepted else DUPLICATE)
+        if inserted:
+            repo.record_batch(batch_id, now, len(inserted))
+        else:
+            batch_id = None
+    final = [r for r in results if r is not None]
+    assert len(final) == len(items)
+    counters: dict[str, int] = {}
+    for r in final:
+        name = r.status if r.status != REJECTED else f"rejected:{r.reason}"
+        counters[name] = counters.get(name, 0) + 1
+    return IngestResult(batch_id, final, counters)
+
+
+def catch_up(conn: Connection, *, now: dt.datetime, limit: int = SWEEP_LIMIT * 20) -> int:
+    """Roll up every batch still queued, in the caller's transaction (before an epoch is closed
+    or judged, so it sees all the telemetry it accepted). Returns how many batches."""
+    ids = TelemetryRepository(conn).pending_batches(now, limit)
+    for batch_id in ids:
+        rollup_batch(conn, batch_id, now=now)
+    return len(ids)
+
+
+def ensure_partitions(conn: Connection, now: dt.datetime, days_ahead: int = 2) -> int:
+    """Create today's and the next days' heartbeat partitions (idempotent)."""
+    today = int(now.timestamp()) // 86_400
+    return TelemetryRepository(conn).ensure_partitions(range(today - 1, today + days_ahead + 1))
+
+
+def _in_windows(ts: int, windows: Iterable[tuple[int, int]]) -> bool:
+    return any(s <= ts < e for s, e in windows)
+
+
+def rollup_batch(conn: Connection, batch_id: int, *, now: dt.datetime) -> int | None:
+    """Add one batch's heartbeats to the rollups, exactly once. Returns the count rolled up,
+    or None if the batch was already rolled up (or does not exist)."""
+    repo = TelemetryRepository(conn)
+    if not repo.claim_batch(batch_id, now):
+        return None
+    beats = repo.batch_heartbeats(batch_id)
+    if not beats:
+        return 0
+    node_ids = sorted({b.node_id for b in beats})
+    lo = min(b.ts for b in beats)
+    hi = max(b.ts for b in beats) + 1
+    windows: dict[str, list[tuple[int, int]]] = {}
+    for node_id, s, e in RegistryRepository(conn).maintenance_between(node_ids, lo, hi):
+        windows.setdefault(node_id, []).append((s, e))
+    counters: dict[tuple[int, str], list[int]] = {}
+    latency: dict[tuple[int, str, int], int] = {}
+    for b in beats:
+        c = counters.setdefault((b.epoch, b.node_id), [0] * 9)
+        c[0] += 1
+        c[1] += b.up
+        c[2] += _in_windows(b.ts, windows.get(b.node_id, ()))
+        c[3] += b.jobs_ok
+        c[4] += b.jobs_failed
+        c[5] += b.gpu_util_ppm
+        c[6] += b.bandwidth_mbps
+        if b.user_rating is not None:
+            c[7] += b.user_rating
+            c[8] += 1
+        lk = (b.epoch, b.node_id, b.latency_ms)
+        latency[lk] = latency.get(lk, 0) + 1
+    repo.add_to_rollups(counters, latency)
+    return len(beats)
+
+
+def lost_batches(
+    conn: Connection,
+    *,
+    now: dt.datetime,
+    older_than_s: int = SWEEP_AFTER_S,
+    limit: int = SWEEP_LIMIT,
+) -> list[int]:
+    """Batches accepted a while ago and still not rolled up (their message was lost)."""
+    return TelemetryRepository(conn).pending_batches(
+        now - dt.timedelta(seconds=older_than_s), limit
+    )
+
+
+def _maintenance_slots(epoch: int, params: ParameterSet, windows: Iterable[tuple[int, int]]) -> int:
+    """Expected heartbeat slots of the epoch that fall inside declared windows."""
+    wins = list(windows)
+    if not wins:
+        return 0
+    interval = params.telemetry.heartbeat_interval_s
+    start = epoch * params.epoch.epoch_length_s
+    expected = expected_heartbeats(params)
+    return sum(1 for k in range(expected) if _in_windows(start + k * interval, wins))
+
+
+def _epoch_windows(
+    conn: Connection, epoch: int, params: ParameterSet, node_ids: Sequence[str]
+) -> dict[str, list[tuple[int, int]]]:
+    """Declared maintenance windows overlapping the epoch, per node."""
+    start = epoch * params.epoch.epoch_length_s
+    windows: dict[str, list[tuple[int, int]]] = {}
+    for node_id, s, e in RegistryRepository(conn).maintenance_between(
+        list(node_ids), start, start + params.epoch.epoch_length_s
+    ):
+        windows.setdefault(node_id, []).append((s, e))
+    return windows
+
+
+def epoch_rollups(
+    conn: Connection, epoch: int, params: ParameterSet, node_ids: Sequence[str]
+) -> dict[str, NodeEpochRollup]:
+    """The stored rollups of ``node_ids`` for an epoch (zeros for silent nodes)."""
+    repo = TelemetryRepository(conn)
+    rows = repo.epoch_rollup_rows(epoch)
+    hists = repo.epoch_latency(epoch)
+    expected = expected_heartbeats(params)
+    windows = _epoch_windows(conn, epoch, params, node_ids)
+    out = {}
+    for node_id in node_ids:
+        r = rows.get(node_id, dict.fromkeys(("received", "up", "received_in_maintenance", "jobs_ok",
+                                              "jobs_failed", "gpu_util_ppm_sum",
+                                              "bandwidth_mbps_sum", "rating_sum",
+                                              "rating_count"), 0))  # fmt: skip
+        slots = _maintenance_slots(epoch, params, windows.get(node_id, ()))
+        hist = hists.get(node_id, {})
+        out[node_id] = NodeEpochRollup(
+            node_id=node_id,
+            epoch=epoch,
+            heartbeats_expected=expected,
+            heartbeats_received=r["received"],
+            heartbeats_up=r["up"],
+            heartbeats_excused=max(0, slots - r["received_in_maintenance"]),
+            latency_p50_ms=lower_median(hist),
+            jobs_ok=r["jobs_ok"],
+            jobs_failed=r["jobs_failed"],
+            gpu_util_ppm_sum=r["gpu_util_ppm_sum"],
+            bandwidth_mbps_sum=r["bandwidth_mbps_sum"],
+            rating_sum=r["rating_sum"],
+            rating_count=r["rating_count"],
+            latency_histogram=hist,
+        )
+    return out
+
+
+def epoch_rollups_from_raw(
+    conn: Connection, epoch: int, params: ParameterSet, node_ids: Sequence[str]
+) -> dict[str, NodeEpochRollup]:
+    """The same rollups recomputed from the raw heartbeats alone (independent verification)."""
+    beats = TelemetryRepository(conn).epoch_heartbeats(epoch, params.epoch.epoch_length_s)
+    by_node: dict[str, list[StoredHeartbeat]] = {}
+    for b in beats:
+        by_node.setdefault(b.node_id, []).append(b)
+    expected = expected_heartbeats(params)
+    windows = _epoch_windows(conn, epoch, params, node_ids)
+    out = {}
+    for node_id in node_ids:
+        mine = by_node.get(node_id, [])
+        wins = windows.get(node_id, [])
+        in_maint = sum(1 for b in mine if _in_windows(b.ts, wins))
+        slots = _maintenance_slots(epoch, params, wins)
+        out[node_id] = rollup(
+            node_id,
+            epoch,
+            (
+                Heartbeat(
+                    b.node_id,
+                    b.seq,
+                    b.ts,
+                    b.up,
+                    b.gpu_util_ppm,
+                    b.latency_ms,
+                    b.jobs_ok,
+                    b.jobs_failed,
+                    b.bandwidth_mbps,
+                    b.user_rating,
+                )
+                for b in mine
+            ),
+            heartbeats_expected=expected,
+            heartbeats_excused=max(0, slots - in_maint),
+        )
+    return out
