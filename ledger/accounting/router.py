@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from ledger.accounting.repository import LedgerRepository
 from ledger.accounting.schemas import AccountOut, AccountPage, TransferOut, TransferPage
 from ledger.accounting.service import get_account
-from ledger.kit.errors import LedgerServiceError
+from ledger.kit.errors import Malformed
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 
@@ -24,8 +24,9 @@ def parse_cursor(cursor: str | None) -> int:
     if cursor is None:
         return 0
     if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 19 or int(cursor) > MAX_INT64:
-        raise LedgerServiceError("cursor: not a cursor returned by this API", field="cursor",
-                                 code="invalid_cursor")  # fmt: skip
+        raise Malformed(
+            "cursor: not a cursor returned by this API", field="cursor", code="invalid_cursor"
+        )
     return int(cursor)
 
 

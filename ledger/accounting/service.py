@@ -22,7 +22,6 @@ from ledger.accounting.domain.transfers import (
     AccountState,
     NormalBalance,
     Transfer,
-    TransferError,
     TransferKind,
     TransferRequest,
     plan_batch,
@@ -30,7 +29,7 @@ from ledger.accounting.domain.transfers import (
 )
 from ledger.accounting.repository import AccountRow, LedgerRepository
 from ledger.kit.db import driver
-from ledger.kit.errors import Conflict, LedgerServiceError, NotFound, Unprocessable
+from ledger.kit.errors import Conflict, Malformed, NotFound
 
 #: Batches larger than this skip the up-front idempotency lookup (see create_transfers).
 OPTIMISTIC_BATCH = 1_000
@@ -51,26 +50,6 @@ class BatchResult:
         return sorted(by_id.values(), key=lambda t: t.seq)
 
 
-def to_service_error(err: TransferError) -> LedgerServiceError:
-    """Map the engine's result codes onto HTTP semantics (one place)."""
-    details = {"index": err.index}
-    if err.code.startswith("exists_with_different_") or err.code in {
-        "pending_transfer_already_posted",
-        "pending_transfer_already_voided",
-        "pending_transfer_already_resolved",
-        "transfer_already_reversed",
-        "pending_transfer_expired",
-    }:
-        return Conflict(err.message, code=err.code, field=err.field, details=details)
-    if err.code in {"account_not_found", "pending_transfer_not_found", "transfer_not_found"}:
-        return Unprocessable(err.message, code=err.code, field=err.field, details=details)
-    if err.code in {"exceeds_credits", "exceeds_debits"}:
-        return Unprocessable(err.message, code=err.code, field=err.field, details=details)
-    return LedgerServiceError(
-        err.message, code=err.code, field=err.field, status_code=422, details=details
-    )
-
-
 def open_account(
     conn: Connection,
     *,
@@ -86,7 +65,7 @@ def open_account(
     """
     for fld, value in (("owner", owner), ("kind", kind)):
         if not value or len(value) > 200:
-            raise LedgerServiceError(f"{fld}: must be 1..200 characters", field=fld)
+            raise Malformed(f"{fld}: must be 1..200 characters", field=fld)
     repo = LedgerRepository(conn)
     account_id, created = repo.insert_account(
         owner, kind, asset, normal_balance.value, may_go_negative
@@ -123,11 +102,9 @@ def create_transfers(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
+    # A refused transfer raises TransferError (a SwarmError: 422, or 409 for conflicts).
     for i, req in enumerate(requests):
-        try:
-            validate_request(req, i)
-        except TransferError as err:
-            raise to_service_error(err) from err
+        validate_request(req, i)
     repo = LedgerRepository(conn)
     if len(requests) > OPTIMISTIC_BATCH:
         with paused_gc():
@@ -194,11 +171,8 @@ def _plan_and_append(
     }
     if more_accounts:
         accounts.update(repo.read_accounts(more_accounts))
-    try:
-        plan = plan_batch(requests, existing=existing, refs=refs, accounts=accounts)
-        created = repo.append(plan, head, now)
-    except TransferError as err:
-        raise to_service_error(err) from err
+    plan = plan_batch(requests, existing=existing, refs=refs, accounts=accounts)
+    created = repo.append(plan, head, now)
     return BatchResult(created=created, existing=plan.existing)
 
 

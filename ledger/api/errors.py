@@ -9,9 +9,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.kit.errors import LedgerServiceError
+from ledger.kit.errors import ErrorKind, SwarmError
 
 log = logging.getLogger(__name__)
+
+#: The one table from an error's kind to its HTTP status: every SwarmError on every route
+#: answers the status of its kind.
+HTTP_STATUS: dict[ErrorKind, int] = {
+    ErrorKind.MALFORMED: 400,
+    ErrorKind.INVALID: 422,
+    ErrorKind.UNAUTHORIZED: 401,
+    ErrorKind.FORBIDDEN: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.UNSUPPORTED_MEDIA: 415,
+    ErrorKind.RATE_LIMITED: 429,
+    ErrorKind.UNAVAILABLE: 503,
+}
+assert set(HTTP_STATUS) == set(ErrorKind), "every error kind has a status"
+
+
+def status_of(exc: SwarmError) -> int:
+    """The HTTP status of an error (from its kind)."""
+    return HTTP_STATUS[exc.error_kind]
 
 
 def _field_of(loc: tuple[object, ...]) -> str:
@@ -20,9 +41,9 @@ def _field_of(loc: tuple[object, ...]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(LedgerServiceError)
-    async def _service_error(_req: Request, exc: LedgerServiceError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+    @app.exception_handler(SwarmError)
+    async def _service_error(_req: Request, exc: SwarmError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=status_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:

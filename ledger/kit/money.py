@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 from typing import Final
 
+from ledger.kit.errors import InvalidInput
+
 __all__ = [
     "BASE_UNITS_PER_SWARM",
     "MAX_AMOUNT_BASE_UNITS",
@@ -39,23 +41,14 @@ PPM: Final[int] = 1_000_000
 _ASCII_DIGITS: Final[frozenset[str]] = frozenset("0123456789")
 
 
-class AmountError(ValueError):
+class AmountError(InvalidInput, ValueError):
     """An amount that cannot be accepted, with the input field named and a stable code.
 
     ``code`` is one of ``amount_not_integer``, ``amount_negative``, ``amount_too_large``,
-    ``amount_malformed``, ``amount_too_precise`` and ``amount_must_be_positive``; the API maps it
-    to a 4xx response without parsing the message.
+    ``amount_malformed``, ``amount_too_precise`` and ``amount_must_be_positive``.
     """
 
-    field: str
-    code: str
-    message: str
-
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.code = code
-        self.message = message
+    default_code = "amount_malformed"
 
 
 class Rounding(enum.Enum):
@@ -80,20 +73,24 @@ def _digits_to_int(digits: str, field: str) -> int:
     """Convert validated ASCII digits, refusing leading zeros and values above the ceiling."""
     if len(digits) > 1 and digits[0] == "0":
         # "010" could be read as octal or as a typo; ambiguous input is refused, not guessed.
-        raise AmountError(field, "amount_malformed", "leading zeros are not allowed")
+        raise AmountError("leading zeros are not allowed", code="amount_malformed", field=field)
     # The length check comes first so a megabyte of digits is refused without converting it.
     if len(digits) > MAX_AMOUNT_DIGITS or int(digits) > MAX_AMOUNT_BASE_UNITS:
-        raise AmountError(field, "amount_too_large", "must be at most 2**256 - 1 base units")
+        raise AmountError(
+            "must be at most 2**256 - 1 base units", code="amount_too_large", field=field
+        )
     return int(digits)
 
 
 def _check_int_range(value: int, field: str, allow_zero: bool) -> int:
     if value < 0:
-        raise AmountError(field, "amount_negative", "must not be negative")
+        raise AmountError("must not be negative", code="amount_negative", field=field)
     if value > MAX_AMOUNT_BASE_UNITS:
-        raise AmountError(field, "amount_too_large", "must be at most 2**256 - 1 base units")
+        raise AmountError(
+            "must be at most 2**256 - 1 base units", code="amount_too_large", field=field
+        )
     if value == 0 and not allow_zero:
-        raise AmountError(field, "amount_must_be_positive", "must be greater than zero")
+        raise AmountError("must be greater than zero", code="amount_must_be_positive", field=field)
     return value
 
 
@@ -107,23 +104,25 @@ def parse_base_units(value: object, field: str = "amount", *, allow_zero: bool =
     """
     if isinstance(value, bool):
         # bool is a subclass of int; True as "1 base unit" is almost certainly a bug upstream.
-        raise AmountError(field, "amount_not_integer", "must be an integer, not a boolean")
+        raise AmountError(
+            "must be an integer, not a boolean", code="amount_not_integer", field=field
+        )
     if isinstance(value, int):
         return _check_int_range(value, field, allow_zero)
     if isinstance(value, str):
         if value.startswith("-") and _is_plain_digits(value[1:]):
-            raise AmountError(field, "amount_negative", "must not be negative")
+            raise AmountError("must not be negative", code="amount_negative", field=field)
         if not _is_plain_digits(value):
             raise AmountError(
-                field,
-                "amount_malformed",
                 "must be a string of decimal digits (base units, no sign, point or exponent)",
+                code="amount_malformed",
+                field=field,
             )
         return _check_int_range(_digits_to_int(value, field), field, allow_zero)
     raise AmountError(
-        field,
-        "amount_not_integer",
         f"must be an integer or a string of decimal digits, not {type(value).__name__}",
+        code="amount_not_integer",
+        field=field,
     )
 
 
@@ -137,20 +136,24 @@ def parse_swarm(text: str, field: str = "amount", *, allow_zero: bool = True) ->
     """
     if not isinstance(text, str):
         raise AmountError(
-            field, "amount_malformed", f"must be a decimal string, not {type(text).__name__}"
+            f"must be a decimal string, not {type(text).__name__}",
+            code="amount_malformed",
+            field=field,
         )
     whole, point, frac = text.partition(".")
     if whole.startswith("-") and _is_plain_digits(whole[1:]) and (not point or frac):
-        raise AmountError(field, "amount_negative", "must not be negative")
+        raise AmountError("must not be negative", code="amount_negative", field=field)
     if not _is_plain_digits(whole) or (point and not _is_plain_digits(frac)):
         raise AmountError(
-            field, "amount_malformed", 'must be a decimal SWARM amount such as "1.5" or "1000"'
+            'must be a decimal SWARM amount such as "1.5" or "1000"',
+            code="amount_malformed",
+            field=field,
         )
     if len(frac) > SWARM_DECIMALS:
         raise AmountError(
-            field,
-            "amount_too_precise",
             f"has more than {SWARM_DECIMALS} fractional digits (1 base unit = 1e-18 SWARM)",
+            code="amount_too_precise",
+            field=field,
         )
     whole_units = _digits_to_int(whole, field)
     # Pad the fraction to 18 digits: "5" after the point is 500000000000000000 base units.

@@ -12,12 +12,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ledger.accounting.service import open_provider_accounts
-from ledger.kit.errors import Conflict, LedgerServiceError, NotFound
+from ledger.kit.errors import Conflict, InvalidInput, NotFound
 from ledger.params.domain import ParameterSet
 from ledger.registry.domain import (
     NODE_ID_RE,
     HardwareProfile,
-    RegistryError,
     capacity_units_ppm,
     required_stake_base_units,
     validate_address,
@@ -29,20 +28,10 @@ from ledger.registry.repository import NodeRow, RegistryRepository
 MAX_MAINTENANCE_WINDOW_S = 24 * 3600
 
 
-def _rule_error(err: RegistryError) -> LedgerServiceError:
-    return LedgerServiceError(
-        err.message, code=f"rule_{err.rule}", field=err.field, status_code=422,
-        details={"rule": err.rule},
-    )  # fmt: skip
-
-
 def register_provider(conn: Connection, *, owner_address: str, payout_address: str) -> str:
     """Register a provider (idempotent) and open its ledger accounts; returns its id."""
-    try:
-        pid = validate_address(owner_address, "owner_address")
-        payout = validate_address(payout_address, "payout_address")
-    except RegistryError as err:
-        raise _rule_error(err) from err
+    pid = validate_address(owner_address, "owner_address")
+    payout = validate_address(payout_address, "payout_address")
     stored, created = RegistryRepository(conn).upsert_provider(pid, payout)
     if not created and stored != payout:
         raise Conflict(
@@ -110,21 +99,20 @@ def _write_node(
     now: dt.datetime,
 ) -> NodeRow:
     if not isinstance(node_id, str) or not NODE_ID_RE.match(node_id):
-        raise LedgerServiceError(
-            "node_id: 1-64 letters, digits, '.', '_', ':' or '-'", field="node_id",
-            code="invalid_node_id", status_code=422,
-        )  # fmt: skip
-    try:
-        address = validate_address(node_address, "node_address")
-        validate_profile(provider_type, region, hardware, params)
-    except RegistryError as err:
-        raise _rule_error(err) from err
+        raise InvalidInput(
+            "node_id: 1-64 letters, digits, '.', '_', ':' or '-'",
+            field="node_id",
+            code="invalid_node_id",
+        )
+    address = validate_address(node_address, "node_address")
+    validate_profile(provider_type, region, hardware, params)
     repo = RegistryRepository(conn)
     if not repo.provider_exists(provider_id):
-        raise LedgerServiceError(
-            f"provider_id: provider {provider_id} is not registered", field="provider_id",
-            code="provider_not_found", status_code=422,
-        )  # fmt: skip
+        raise InvalidInput(
+            f"provider_id: provider {provider_id} is not registered",
+            field="provider_id",
+            code="provider_not_found",
+        )
     current = repo.lock_node(node_id)
     version: dict[str, Any] = {
         "node_id": node_id,
@@ -216,17 +204,19 @@ def declare_maintenance(
     now_ts = int(now.timestamp())
     for fld, v in (("start_ts", start_ts), ("end_ts", end_ts)):
         if type(v) is not int or v < 0:
-            raise LedgerServiceError(f"{fld}: unix seconds", field=fld, status_code=422)
+            raise InvalidInput(f"{fld}: unix seconds", field=fld)
     if start_ts <= now_ts:
-        raise LedgerServiceError(
-            "start_ts: maintenance must be declared before it starts", field="start_ts",
-            code="maintenance_not_ahead", status_code=422,
-        )  # fmt: skip
+        raise InvalidInput(
+            "start_ts: maintenance must be declared before it starts",
+            field="start_ts",
+            code="maintenance_not_ahead",
+        )
     if not 0 < end_ts - start_ts <= MAX_MAINTENANCE_WINDOW_S:
-        raise LedgerServiceError(
-            f"end_ts: a window lasts 1 s to {MAX_MAINTENANCE_WINDOW_S} s", field="end_ts",
-            code="maintenance_window_invalid", status_code=422,
-        )  # fmt: skip
+        raise InvalidInput(
+            f"end_ts: a window lasts 1 s to {MAX_MAINTENANCE_WINDOW_S} s",
+            field="end_ts",
+            code="maintenance_window_invalid",
+        )
     budget = params.performance.maintenance_budget_s
     span = params.performance.maintenance_window_s
     # Budget over any rolling span that contains the new window: check the span ending at its
@@ -237,9 +227,10 @@ def declare_maintenance(
             for _, s, e in repo.maintenance_between([node_id], lo, hi)
         )
         if used + (min(end_ts, hi) - max(start_ts, lo)) > budget:
-            raise LedgerServiceError(
+            raise InvalidInput(
                 f"end_ts: the window would use more than the {budget} s of planned downtime "
                 f"allowed per {span // 86400} days ({used} s already declared)",
-                field="end_ts", code="maintenance_budget_exceeded", status_code=422,
-            )  # fmt: skip
+                field="end_ts",
+                code="maintenance_budget_exceeded",
+            )
     return repo.add_maintenance(node_id, start_ts, end_ts, now)

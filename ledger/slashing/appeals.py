@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import Connection
 
 from ledger.kit.db import driver
-from ledger.kit.errors import Conflict, LedgerServiceError, NotFound
+from ledger.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.params.domain import ParameterSet
 from ledger.slashing import domain as sl
 from ledger.slashing import service as slashing
@@ -25,10 +25,6 @@ from ledger.slashing.standing import penalty_from_document
 
 #: Longest counter-evidence accepted (a limit on everything).
 MAX_EVIDENCE_ITEMS = 32
-
-
-def _domain(err: sl.SlashingError) -> LedgerServiceError:
-    return LedgerServiceError(str(err), code=err.code, field=err.field, status_code=409)
 
 
 def file_appeal(
@@ -40,16 +36,14 @@ def file_appeal(
 ) -> dict[str, Any]:
     """A provider appeals a pending slash before its deadline (idempotent per penalty)."""
     if not counter_evidence or len(counter_evidence) > MAX_EVIDENCE_ITEMS:
-        raise LedgerServiceError(
-            f"counter_evidence: 1..{MAX_EVIDENCE_ITEMS} items", field="counter_evidence",
-            code="invalid_counter_evidence", status_code=422,
-        )  # fmt: skip
+        raise InvalidInput(
+            f"counter_evidence: 1..{MAX_EVIDENCE_ITEMS} items",
+            field="counter_evidence",
+            code="invalid_counter_evidence",
+        )
     row = slashing.get_penalty(conn, penalty_id)
-    try:
-        sl.file_appeal(penalty_from_document(row.document), int(now.timestamp()),
-                       dict(counter_evidence), slash_status=row.status)  # fmt: skip
-    except sl.SlashingError as err:
-        raise _domain(err) from err
+    sl.file_appeal(penalty_from_document(row.document), int(now.timestamp()),
+                   dict(counter_evidence), slash_status=row.status)  # fmt: skip
     pg = driver(conn)
     pg.execute(
         "INSERT INTO slash_appeals (penalty_id, filed_at, counter_evidence) VALUES (%s, %s, %s) "
@@ -89,13 +83,11 @@ def vote(
 ) -> dict[str, Any]:
     """A governor votes ``uphold`` or ``void``; at quorum a void is carried out at once."""
     if governor not in governors:
-        raise LedgerServiceError(
-            f"governor: {governor!r} is not a governor", field="governor", code="not_a_governor",
-            status_code=403,
-        )  # fmt: skip
+        raise Forbidden(
+            f"governor: {governor!r} is not a governor", field="governor", code="not_a_governor"
+        )
     if choice not in (sl.VOTE_UPHOLD, sl.VOTE_VOID):
-        raise LedgerServiceError("vote: uphold or void", field="vote", code="invalid_vote",
-                                 status_code=422)  # fmt: skip
+        raise InvalidInput("vote: uphold or void", field="vote", code="invalid_vote")  # fmt: skip
     state = appeal_state(conn, penalty_id)
     if state["status"] != "pending":
         raise Conflict(f"penalty {penalty_id} is {state['status']}", code="penalty_not_pending")

@@ -30,7 +30,7 @@ from ledger.accounting.domain.transfers import TransferKind, TransferRequest
 from ledger.accounting.repository import AccountRow, LedgerRepository
 from ledger.accounting.service import create_transfers, open_system_accounts
 from ledger.kit.db import driver
-from ledger.kit.errors import Conflict, LedgerServiceError, NotFound
+from ledger.kit.errors import Conflict, InvalidInput, NotFound
 from ledger.params.domain import ParameterSet
 from ledger.params.domain.epochs import epoch_end, require_settled
 from ledger.registry.repository import NodeAsOf, RegistryRepository
@@ -69,11 +69,11 @@ EXECUTE_LIMIT: Final[int] = 1_000
 
 
 class PenaltyNotFound(NotFound):
-    code = "penalty_not_found"
+    default_code = "penalty_not_found"
 
 
 class PenaltyNotPending(Conflict):
-    code = "penalty_not_pending"
+    default_code = "penalty_not_pending"
 
 
 def hold_id(penalty_id: str, part: str) -> str:
@@ -88,10 +88,6 @@ def _ts(now: dt.datetime) -> int:
 
 def _at(ts: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
-
-
-def _domain_error(err: sl.SlashingError) -> LedgerServiceError:
-    return LedgerServiceError(str(err), code=err.code, field=err.field, status_code=422)
 
 
 def _available(row: AccountRow) -> int:
@@ -127,10 +123,11 @@ def _provider_accounts(conn: Connection, provider_id: str) -> dict[str, AccountR
     for _, kind in HOLD_PARTS:
         row = repo.find_account(provider_id, kind, "SWARM")
         if row is None:
-            raise LedgerServiceError(
+            raise InvalidInput(
                 f"provider_id: {provider_id} has no {kind} account",
-                code="provider_not_found", field="provider_id", status_code=422,
-            )  # fmt: skip
+                code="provider_not_found",
+                field="provider_id",
+            )
         out[kind] = row
     return out
 
@@ -166,19 +163,16 @@ def _decide_and_hold(
     # The stake at risk is the stake bonded at the infraction: stake whose unbonding was
     # requested after it is still in this sum (SPEC 6).
     stake_at_risk = StakingRepository(conn).bonded_stake_as_of(_at(violation.infraction_at_s))
-    try:
-        penalty = sl.decide_penalty(
-            violation,
-            decided_at_s=_ts(now),
-            prior_poor_performance_offences_in_window=prior_perf,
-            prior_malicious_count=prior_malicious,
-            stake_at_risk_base_units=max(0, stake_at_risk.get(violation.provider_id, 0)),
-            unclaimed_rewards_base_units=max(0, _available(accounts["rewards_accrued"])),
-            epoch_reward_base_units=epoch_reward_base_units,
-            params=params,
-        )
-    except sl.SlashingError as err:
-        raise _domain_error(err) from err
+    penalty = sl.decide_penalty(
+        violation,
+        decided_at_s=_ts(now),
+        prior_poor_performance_offences_in_window=prior_perf,
+        prior_malicious_count=prior_malicious,
+        stake_at_risk_base_units=max(0, stake_at_risk.get(violation.provider_id, 0)),
+        unclaimed_rewards_base_units=max(0, _available(accounts["rewards_accrued"])),
+        epoch_reward_base_units=epoch_reward_base_units,
+        params=params,
+    )
 
     # Rewards first (the domain capped from_rewards at the available rewards); the stake part
     # from bonded stake as far as it goes, the rest from stake already unbonding.
@@ -268,15 +262,12 @@ def evaluate_epoch(
     region_of = {n[0]: n[3] for n in nodes}
     active_by_region = Counter(n[3] for n in nodes)
     findings: list[sl.Violation] = []
-    try:
-        for node_id, provider_id, ptype, _region, _cap, _req in nodes:
-            findings += sl.detect_performance_violations(
-                rollups[node_id], params.provider_type(ptype).latency_target_ms, params,
-                epoch_start_s, provider_id=provider_id,
-            )  # fmt: skip
-        kept, waivers = sl.waive_correlated_outages(findings, region_of, active_by_region, params)
-    except sl.SlashingError as err:
-        raise _domain_error(err) from err
+    for node_id, provider_id, ptype, _region, _cap, _req in nodes:
+        findings += sl.detect_performance_violations(
+            rollups[node_id], params.provider_type(ptype).latency_target_ms, params,
+            epoch_start_s, provider_id=provider_id,
+        )  # fmt: skip
+    kept, waivers = sl.waive_correlated_outages(findings, region_of, active_by_region, params)
     for v in kept:
         repo.insert_violation(_violation_values(v, now))
     for w in waivers:
@@ -298,15 +289,12 @@ def evaluate_epoch(
     # Duplicate hardware identities (Sybil): one incident per duplicate node, dated at its
     # registration, so finding it again next epoch is the same incident.
     identities = registry.identities_as_of(epoch_end(epoch, params))
-    try:
-        sybils = sl.detect_sybil(
-            {n: fp for n, (fp, _) in identities.items()},
-            registered_at_s={n: at for n, (_, at) in identities.items()},
-            provider_of={n[0]: n[1] for n in nodes},
-            params=params,
-        )
-    except sl.SlashingError as err:
-        raise _domain_error(err) from err
+    sybils = sl.detect_sybil(
+        {n: fp for n, (fp, _) in identities.items()},
+        registered_at_s={n: at for n, (_, at) in identities.items()},
+        provider_of={n[0]: n[1] for n in nodes},
+        params=params,
+    )
     for v in sybils:
         if repo.penalty_of_violation(v.violation_id) is not None:
             continue
@@ -335,16 +323,13 @@ def _record_under_stake(
         if provider_id not in since:
             continue
         start = since[provider_id]
-        try:
-            v = sl.make_violation(
-                sl.KIND_UNDER_STAKE, node_id=node_id, provider_id=provider_id,
-                infraction_epoch=start // params.epoch.epoch_length_s, infraction_at_s=start,
-                evidence={"under_stake_since_s": str(start),
-                          "required_base_units": str(required[provider_id]),
-                          "bonded_base_units_at_detection": str(bonded.get(provider_id, 0))},
-            )  # fmt: skip
-        except sl.SlashingError as err:
-            raise _domain_error(err) from err
+        v = sl.make_violation(
+            sl.KIND_UNDER_STAKE, node_id=node_id, provider_id=provider_id,
+            infraction_epoch=start // params.epoch.epoch_length_s, infraction_at_s=start,
+            evidence={"under_stake_since_s": str(start),
+                      "required_base_units": str(required[provider_id]),
+                      "bonded_base_units_at_detection": str(bonded.get(provider_id, 0))},
+        )  # fmt: skip
         # The evidence names the amounts at detection: only the first detection of a streak
         # is recorded (later epochs find a violation of the same node and start time).
         if repo.under_stake_recorded(node_id, start) or repo.penalty_of_violation(v.violation_id):
@@ -391,32 +376,29 @@ def report_violation(
     again.
     """
     if kind not in REPORTABLE_KINDS:
-        raise LedgerServiceError(
-            f"kind: one of {', '.join(sorted(REPORTABLE_KINDS))}",
-            code="unknown_kind", field="kind", status_code=422,
-        )  # fmt: skip
+        raise InvalidInput(
+            f"kind: one of {', '.join(sorted(REPORTABLE_KINDS))}", code="unknown_kind", field="kind"
+        )
     node = RegistryRepository(conn).get_node(node_id)
     if node is None:
         raise NotFound(f"node {node_id} does not exist", code="node_not_found", field="node_id")
     infraction_s = _ts(infraction_at or now)
     if infraction_s > _ts(now):
-        raise LedgerServiceError(
+        raise InvalidInput(
             "infraction_at: must not be in the future",
-            code="infraction_in_future", field="infraction_at", status_code=422,
-        )  # fmt: skip
-    try:
-        violation = sl.make_violation(
-            kind,
-            node_id=node_id,
-            provider_id=node.provider_id,
-            infraction_epoch=infraction_s // params.epoch.epoch_length_s,
-            infraction_at_s=infraction_s,
-            evidence=evidence,
-            severity=severity,
-            severity_units=severity_units,
+            code="infraction_in_future",
+            field="infraction_at",
         )
-    except sl.SlashingError as err:
-        raise _domain_error(err) from err
+    violation = sl.make_violation(
+        kind,
+        node_id=node_id,
+        provider_id=node.provider_id,
+        infraction_epoch=infraction_s // params.epoch.epoch_length_s,
+        infraction_at_s=infraction_s,
+        evidence=evidence,
+        severity=severity,
+        severity_units=severity_units,
+    )
     repo = SlashingRepository(conn)
     repo.lock()
     repo.insert_violation(_violation_values(violation, now))
@@ -565,8 +547,7 @@ def release(conn: Connection, *, node_id: str, kind: str, reference: str, now: d
     """Record an approved review (``review``) or passed compliance check (``compliance``);
     the standing replay releases the node when nothing else keeps it jailed."""
     if kind not in ("review", "compliance"):
-        raise LedgerServiceError("kind: review or compliance", field="kind",
-                                 code="invalid_release", status_code=422)  # fmt: skip
+        raise InvalidInput("kind: review or compliance", field="kind", code="invalid_release")
     row = (
         driver(conn)
         .execute(

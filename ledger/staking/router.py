@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.kit.db import transaction
-from ledger.kit.errors import LedgerServiceError
+from ledger.kit.errors import InvalidInput
 from ledger.kit.http import require_operator
 from ledger.kit.money import AmountError, parse_base_units
 from ledger.staking import service as staking
@@ -33,8 +33,7 @@ def bond(request: Request, provider_id: Address, body: StakeIn) -> dict[str, Any
     try:
         amount = parse_base_units(body.amount_base_units, "amount_base_units", allow_zero=False)
     except AmountError as exc:
-        raise LedgerServiceError(str(exc), field="amount_base_units", code=exc.code,
-                                 status_code=422) from exc  # fmt: skip
+        raise InvalidInput(str(exc), field="amount_base_units", code=exc.code) from exc  # fmt: skip
     with transaction(request.app.state.runtime.engine) as conn:
         t = staking.bond_stake(
             conn, provider_id=provider_id.lower(), amount_base_units=amount,
@@ -64,8 +63,7 @@ def unbond(request: Request, provider_id: Address, body: UnbondIn) -> dict[str, 
     try:
         amount = parse_base_units(body.amount_base_units, "amount_base_units", allow_zero=False)
     except AmountError as exc:
-        raise LedgerServiceError(str(exc), field="amount_base_units", code=exc.code,
-                                 status_code=422) from exc  # fmt: skip
+        raise InvalidInput(str(exc), field="amount_base_units", code=exc.code) from exc  # fmt: skip
     rt = request.app.state.runtime
     with transaction(rt.engine) as conn:
         t = staking.request_unbond(

@@ -14,7 +14,7 @@ from ledger.accounting.domain import codes
 from ledger.accounting.domain.transfers import Transfer, TransferRequest
 from ledger.accounting.repository import LedgerRepository
 from ledger.accounting.service import create_transfer, open_system_accounts
-from ledger.kit.errors import Conflict, LedgerServiceError, NotFound
+from ledger.kit.errors import Conflict, InvalidInput, NotFound
 from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
 from ledger.registry.repository import NodeAsOf
 from ledger.staking import domain as st
@@ -42,18 +42,21 @@ def bond_stake(
     try:
         tier = (params or DEFAULT_PARAMS).multipliers.commitment_tier(lock_tier)
     except KeyError as exc:
-        raise LedgerServiceError(f"lock_tier: {exc.args[0]}", field="lock_tier",
-                                 code="unknown_lock_tier", status_code=422) from exc  # fmt: skip
+        raise InvalidInput(
+            f"lock_tier: {exc.args[0]}", field="lock_tier", code="unknown_lock_tier"
+        ) from exc
     if not BOND_ID_RE.match(bond_id):
-        raise LedgerServiceError("bond_id: 1-100 of [A-Za-z0-9:._-]", field="bond_id",
-                                 code="invalid_bond_id", status_code=422)  # fmt: skip
+        raise InvalidInput(
+            "bond_id: 1-100 of [A-Za-z0-9:._-]", field="bond_id", code="invalid_bond_id"
+        )
     custody = open_system_accounts(conn)["onchain_custody"]
     bonded = LedgerRepository(conn).find_account(provider_id, "stake_bonded", "SWARM")
     if bonded is None:
-        raise LedgerServiceError(
+        raise InvalidInput(
             f"provider_id: {provider_id} has no stake account (register the provider first)",
-            field="provider_id", code="provider_not_found", status_code=422,
-        )  # fmt: skip
+            field="provider_id",
+            code="provider_not_found",
+        )
     return create_transfer(
         conn,
         TransferRequest(
@@ -122,15 +125,18 @@ def request_unbond(
     at risk at the infraction, and the holds can take it from ``stake_unbonding``.
     """
     if not BOND_ID_RE.match(request_id):
-        raise LedgerServiceError("request_id: 1-100 of [A-Za-z0-9:._-]", field="request_id",
-                                 code="invalid_request_id", status_code=422)  # fmt: skip
+        raise InvalidInput(
+            "request_id: 1-100 of [A-Za-z0-9:._-]", field="request_id", code="invalid_request_id"
+        )
     repo = LedgerRepository(conn)
     bonded = repo.find_account(provider_id, "stake_bonded", "SWARM")
     unbonding = repo.find_account(provider_id, "stake_unbonding", "SWARM")
     if bonded is None or unbonding is None:
-        raise LedgerServiceError(f"provider_id: {provider_id} has no stake accounts",
-                                 field="provider_id", code="provider_not_found",
-                                 status_code=422)  # fmt: skip
+        raise InvalidInput(
+            f"provider_id: {provider_id} has no stake accounts",
+            field="provider_id",
+            code="provider_not_found",
+        )
     locked = StakingRepository(conn).locked_stake(provider_id, now)
     available = bonded.credits_posted - bonded.debits_posted - bonded.debits_pending
     free = st.free_to_unbond(available, locked)

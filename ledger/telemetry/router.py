@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ledger.kit.db import transaction
-from ledger.kit.errors import LedgerServiceError
+from ledger.kit.errors import Malformed, TooLarge
 from ledger.kit.queue import TASK_ROLLUP_BATCH, enqueue
 from ledger.telemetry import service as telemetry
 from ledger.telemetry.redis_store import (
@@ -61,16 +61,13 @@ async def ingest(request: Request) -> Response:
     """
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
-        raise LedgerServiceError(
-            f"body: larger than {MAX_BODY_BYTES} bytes", field="body", code="body_too_large",
-            status_code=413,
-        )  # fmt: skip
+        raise TooLarge(
+            f"body: larger than {MAX_BODY_BYTES} bytes", field="body", code="body_too_large"
+        )
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise LedgerServiceError(
-            f"body: not JSON ({exc.msg})", field="body", code="invalid_json", status_code=400
-        ) from exc
+        raise Malformed(f"body: not JSON ({exc.msg})", field="body", code="invalid_json") from exc
     items = telemetry.parse_batch(payload)
     rt = request.app.state.runtime
     # The CPU-bound part (signatures) and the database run in a worker thread.

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ledger.kit.errors import LedgerServiceError
+from ledger.kit.errors import InvalidInput, TooLarge
 from ledger.kit.signing import heartbeat_message, recover
 from ledger.params.domain import ParameterSet
 from ledger.registry.domain import expected_heartbeats
@@ -123,26 +123,24 @@ def parse_item(item: object) -> tuple[Heartbeat, str]:
 def parse_batch(body: object) -> list[Any]:
     """The batch envelope: a malformed envelope is refused as a whole, naming the field."""
     if not isinstance(body, dict):
-        raise LedgerServiceError(
-            "body: expected a JSON object {\"heartbeats\": [...]}", field="body",
-            code="invalid_request", status_code=422,
-        )  # fmt: skip
+        raise InvalidInput(
+            'body: expected a JSON object {"heartbeats": [...]}',
+            field="body",
+            code="invalid_request",
+        )
     items = body.get("heartbeats")
     if not isinstance(items, list):
-        raise LedgerServiceError(
-            "heartbeats: expected a list", field="heartbeats", code="invalid_request",
-            status_code=422,
-        )  # fmt: skip
+        raise InvalidInput(
+            "heartbeats: expected a list", field="heartbeats", code="invalid_request"
+        )
     if not items:
-        raise LedgerServiceError(
-            "heartbeats: empty batch", field="heartbeats", code="invalid_request",
-            status_code=422,
-        )  # fmt: skip
+        raise InvalidInput("heartbeats: empty batch", field="heartbeats", code="invalid_request")
     if len(items) > MAX_BATCH:
-        raise LedgerServiceError(
+        raise TooLarge(
             f"heartbeats: at most {MAX_BATCH} per request, got {len(items)}",
-            field="heartbeats", code="batch_too_large", status_code=413,
-        )  # fmt: skip
+            field="heartbeats",
+            code="batch_too_large",
+        )
     return items
 
 

@@ -17,7 +17,7 @@ from ledger.accounting.service import (
     verify_ledger,
 )
 from ledger.kit.db import transaction
-from ledger.kit.errors import Conflict, Unprocessable
+from ledger.kit.errors import Conflict, InvalidInput
 from tests.integration.helpers import NOW, req, setup_accounts
 
 N = OPTIMISTIC_BATCH + 300
@@ -86,7 +86,7 @@ def test_bulk_failure_leaves_nothing_behind(engine: Engine) -> None:
     provs = _providers(engine, N)
     batch = _batch(sysa["emission"], provs)
     batch.append(req("overdraw", a, b, 1))  # a holds nothing: the last transfer fails
-    with pytest.raises(Unprocessable) as ei, transaction(engine) as conn:
+    with pytest.raises(InvalidInput) as ei, transaction(engine) as conn:
         create_transfers(conn, batch, now=NOW)
     assert ei.value.code == "exceeds_credits" and ei.value.details["index"] == N
     with engine.connect() as conn:

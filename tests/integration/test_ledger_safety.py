@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from ledger.accounting.service import create_transfer, create_transfers, get_account, verify_ledger
 from ledger.kit.db import make_engine, transaction
 from ledger.kit.embedded import libpq_url
-from ledger.kit.errors import Unprocessable
+from ledger.kit.errors import InvalidInput
 from ledger.kit.migrate import downgrade, upgrade
 from tests.integration.helpers import NOW, req, setup_accounts
 
@@ -39,7 +39,7 @@ def test_fifty_concurrent_debits_never_overdraw(engine: Engine) -> None:
             with transaction(eng) as conn:
                 create_transfer(conn, req(f"spend-{i}", a, b, 10), now=NOW)
             outcome = "ok"
-        except Unprocessable as exc:
+        except InvalidInput as exc:
             outcome = exc.code
         with lock:
             results.append(outcome)

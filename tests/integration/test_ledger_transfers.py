@@ -15,8 +15,9 @@ from ledger.accounting.service import (
     get_account,
     verify_ledger,
 )
+from ledger.api.errors import status_of
 from ledger.kit.db import transaction
-from ledger.kit.errors import Conflict, LedgerServiceError, Unprocessable
+from ledger.kit.errors import Conflict, InvalidInput, SwarmError
 from tests.integration.helpers import NOW, req, setup_accounts
 
 
@@ -72,7 +73,7 @@ def test_same_id_different_field_is_a_conflict(engine: Engine, change: dict, fie
     with pytest.raises(Conflict) as ei, transaction(engine) as conn:
         create_transfer(conn, req("dup", sysa["emission"], a, **{**base, **change}), now=NOW)  # type: ignore[arg-type]
     assert ei.value.code == f"exists_with_different_{field}"
-    assert ei.value.status_code == 409
+    assert status_of(ei.value) == 409
     assert balance(engine, a) == (0, 0, 0, 5)
 
 
@@ -83,7 +84,7 @@ def test_linked_batch_is_all_or_nothing(engine: Engine) -> None:
         req("l2", a, b, 60),
         req("l3", a, b, 60),  # 120 > 100: breaks the limit, so l1 and l2 must not land either
     ]
-    with pytest.raises(Unprocessable) as ei, transaction(engine) as conn:
+    with pytest.raises(InvalidInput) as ei, transaction(engine) as conn:
         create_transfers(conn, batch, now=NOW)
     assert ei.value.code == "exceeds_credits"
     assert ei.value.details["index"] == 2
@@ -104,7 +105,7 @@ def test_pending_partial_post_releases_the_rest(engine: Engine) -> None:
             now=NOW,
         )
     assert balance(engine, a) == (70, 0, 0, 100)
-    with pytest.raises(Unprocessable) as ei, transaction(engine) as conn:
+    with pytest.raises(InvalidInput) as ei, transaction(engine) as conn:
         create_transfer(conn, req("spend", a, b, 31), now=NOW)  # only 30 is available
     assert ei.value.code == "exceeds_credits"
     with transaction(engine) as conn:
@@ -201,7 +202,7 @@ def test_bad_input_is_refused_naming_the_field(
     args = {"tid": "bad", "debit": sysa["emission"], "credit": a, "amount": 5}
     args.update(kwargs)
     extra = {"metadata": args.pop("metadata")} if "metadata" in args else {}
-    with pytest.raises(LedgerServiceError) as ei, transaction(engine) as conn:
+    with pytest.raises(SwarmError) as ei, transaction(engine) as conn:
         create_transfer(
             conn, req(args["tid"], args["debit"], args["credit"], args["amount"], **extra), now=NOW
         )

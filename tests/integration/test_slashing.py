@@ -14,6 +14,7 @@ from ledger.accounting.service import (
     create_transfers,
     verify_ledger,
 )
+from ledger.api.errors import status_of
 from ledger.kit.db import transaction
 from ledger.kit.money import BASE_UNITS_PER_SWARM
 from ledger.params.domain import demo_params
@@ -229,7 +230,7 @@ def test_execute_waits_for_the_deadline_then_splits_exactly(
     assert ledger_ok(engine)
     with pytest.raises(slashing.PenaltyNotPending) as err, transaction(engine) as conn:
         slashing.void_penalty(conn, penalty_id=p.id, now=at(p.appeal_deadline_s + 100))
-    assert err.value.status_code == 409
+    assert status_of(err.value) == 409
 
 
 def test_void_restores_every_balance_and_nothing_executes_later(
@@ -251,7 +252,7 @@ def test_void_restores_every_balance_and_nothing_executes_later(
     assert ledger_ok(engine)
     with pytest.raises(slashing.PenaltyNotFound) as err, transaction(engine) as conn:
         slashing.void_penalty(conn, penalty_id="0" * 64, now=at(p.appeal_deadline_s))
-    assert err.value.status_code == 404 and err.value.code == "penalty_not_found"
+    assert status_of(err.value) == 404 and err.value.code == "penalty_not_found"
 
 
 def test_unstaking_after_the_infraction_does_not_escape_the_slash(

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from ledger.accounting.repository import LedgerRepository
 from ledger.accounting.service import get_account
 from ledger.kit.db import transaction
-from ledger.kit.errors import Conflict, Unprocessable
+from ledger.kit.errors import Conflict, InvalidInput
 from ledger.kit.money import BASE_UNITS_PER_SWARM as SWARM
 from ledger.params.domain import DEFAULT_PARAMS as P
 from ledger.params.domain.epochs import epoch_settles_at
@@ -44,7 +44,7 @@ def test_unbond_then_withdraw_after_the_period(engine: Engine) -> None:
     with pytest.raises(Conflict) as ei, transaction(engine) as conn:
         staking.withdraw(conn, provider_id=p, request_id="u1", now=at(t0 + 3))
     assert ei.value.code == "still_unbonding"
-    with pytest.raises(Unprocessable), transaction(engine) as conn:  # more than is bonded
+    with pytest.raises(InvalidInput), transaction(engine) as conn:  # more than is bonded
         staking.request_unbond(conn, provider_id=p, amount_base_units=401_000 * SWARM,
                                request_id="u2", now=at(t0 + 3), params=P)  # fmt: skip
     later = at(t0 + 2 + 28 * 86_400)
@@ -69,7 +69,7 @@ def test_a_pending_slash_on_unbonding_stake_blocks_the_withdrawal(engine: Engine
         )  # fmt: skip
     assert pen.status == "pending" and pen.slash_base_units == 2_000 * SWARM
     assert balance(engine, p, "stake_unbonding")[0] == 2_000 * SWARM  # held
-    with pytest.raises(Unprocessable) as ei, transaction(engine) as conn:
+    with pytest.raises(InvalidInput) as ei, transaction(engine) as conn:
         staking.withdraw(conn, provider_id=p, request_id="all",
                          now=dt.datetime.fromtimestamp(t0 + 20 + 8 * 86_400, dt.UTC))  # fmt: skip
     assert ei.value.code == "exceeds_credits"

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from ledger.accounting.domain.transfers import NormalBalance, TransferKind, TransferRequest
 from ledger.accounting.service import create_transfers, get_account, open_account, verify_ledger
 from ledger.kit.db import transaction
-from ledger.kit.errors import LedgerServiceError
+from ledger.kit.errors import SwarmError
 from tests.integration.helpers import NOW
 
 pytestmark = pytest.mark.integration
@@ -136,7 +136,7 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             with transaction(self.engine) as conn:
                 create_transfers(conn, reqs, now=NOW)
-        except LedgerServiceError as exc:
+        except SwarmError as exc:
             return exc.code
         return None
 

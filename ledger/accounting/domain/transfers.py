@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from ledger.kit.errors import Conflict, ErrorKind, InvalidInput
 from ledger.kit.money import MAX_AMOUNT_BASE_UNITS
 
 #: Largest linked batch accepted in one call (a limit on everything).
@@ -57,15 +58,50 @@ class NormalBalance(enum.StrEnum):
     DEBIT = "debit"  # balance = debits - credits (assets, custody)
 
 
-class TransferError(Exception):
-    """A transfer was refused. ``code`` is stable and machine-readable."""
+#: Result codes that mean the ledger's state forbids the transfer (a conflict), not bad input.
+CONFLICT_CODES: frozenset[str] = frozenset(
+    {
+        "pending_transfer_already_posted",
+        "pending_transfer_already_voided",
+        "pending_transfer_already_resolved",
+        "transfer_already_reversed",
+        "pending_transfer_expired",
+    }
+)
 
-    def __init__(self, code: str, message: str, *, index: int = 0, field: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.index = index
-        self.field = field
+
+class TransferError(InvalidInput):
+    """A transfer was refused. ``code`` is stable and machine-readable; ``details.index`` is
+    the position of the refused transfer in its batch. A repeat with other content
+    (``exists_with_different_<field>``) and the codes of :data:`CONFLICT_CODES` are conflicts."""
+
+    default_code = "transfer_refused"
+
+    def __new__(cls, message: str, *, code: str, **_: Any) -> TransferError:
+        # A conflict code makes the error a TransferConflict, so ``except Conflict`` catches it.
+        conflict = code.startswith("exists_with_different_") or code in CONFLICT_CODES
+        target = TransferConflict if conflict and cls is TransferError else cls
+        return super().__new__(target, message)
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        field: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        kind = ErrorKind.CONFLICT if isinstance(self, Conflict) else None
+        super().__init__(message, code=code, field=field, details=details, kind=kind)
+
+    @property
+    def index(self) -> int:
+        """Position of the refused transfer in its batch."""
+        return int(self.details.get("index", 0))
+
+
+class TransferConflict(TransferError, Conflict):
+    """A transfer refused because of the ledger's state or an earlier transfer with the same id."""
 
 
 class TransferRequest(NamedTuple):
@@ -217,7 +253,9 @@ def validate_request(req: TransferRequest, index: int) -> None:
     """Shape checks that need no state. Raises TransferError naming the field."""
 
     def fail(code: str, fld: str, msg: str) -> TransferError:
-        return TransferError(code, f"transfers[{index}].{fld}: {msg}", index=index, field=fld)
+        return TransferError(
+            f"transfers[{index}].{fld}: {msg}", code=code, field=fld, details={"index": index}
+        )
 
     if not isinstance(req.id, str) or not TRANSFER_ID_RE.match(req.id):
         raise fail("id_invalid", "id", "must match " + TRANSFER_ID_RE.pattern)
@@ -261,7 +299,9 @@ def validate_request(req: TransferRequest, index: int) -> None:
 def check_metadata(value: object, path: str, index: int = 0, depth: int = 0) -> None:
     """Metadata is JSON without floats (no float may carry money, even by accident)."""
     if depth > 8:
-        raise TransferError("metadata_invalid", f"{path}: nested too deeply", index=index)
+        raise TransferError(
+            f"{path}: nested too deeply", code="metadata_invalid", details={"index": index}
+        )
     if value is None or isinstance(value, bool | str):
         return
     if type(value) is int:
@@ -270,7 +310,9 @@ def check_metadata(value: object, path: str, index: int = 0, depth: int = 0) -> 
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TransferError(
-                    "metadata_invalid", f"{path}: keys must be strings", index=index
+                    f"{path}: keys must be strings",
+                    code="metadata_invalid",
+                    details={"index": index},
                 )
             check_metadata(v, f"{path}.{k}", index, depth + 1)
         return
@@ -279,11 +321,11 @@ def check_metadata(value: object, path: str, index: int = 0, depth: int = 0) -> 
             check_metadata(v, f"{path}[{i}]", index, depth + 1)
         return
     raise TransferError(
-        "metadata_invalid",
         f"{path}: {type(value).__name__} is not allowed (JSON strings, integers, booleans, "
         "null, lists and objects only; no floats)",
-        index=index,
+        code="metadata_invalid",
         field="metadata",
+        details={"index": index},
     )
 
 
@@ -324,10 +366,10 @@ def compare_existing(
             a, b = dict(a), dict(b)
         if a != b:
             raise TransferError(
-                f"exists_with_different_{fld}",
                 f"transfers[{index}]: id {req.id!r} already exists with a different {fld}",
-                index=index,
+                code=f"exists_with_different_{fld}",
                 field=fld,
+                details={"index": index},
             )
 
 
@@ -349,7 +391,9 @@ def plan_batch(
     Limits are checked after every transfer, as TigerBeetle does, not only at the end.
     """
     if len(requests) > MAX_BATCH_TRANSFERS:
-        raise TransferError("batch_too_large", f"at most {MAX_BATCH_TRANSFERS} transfers per batch")
+        raise TransferError(
+            f"at most {MAX_BATCH_TRANSFERS} transfers per batch", code="batch_too_large"
+        )
     new: list[ResolvedTransfer] = []
     olds: list[Transfer] = []
     seen: set[str] = set()
@@ -362,10 +406,10 @@ def plan_batch(
         st = accounts.get(aid)
         if st is None:
             raise TransferError(
-                "account_not_found",
                 f"transfers[{index}].{fld}: account {aid} does not exist",
-                index=index,
+                code="account_not_found",
                 field=fld,
+                details={"index": index},
             )
         return st
 
@@ -374,10 +418,10 @@ def plan_batch(
         rid = req.id
         if rid in seen:
             raise TransferError(
-                "duplicate_id_in_batch",
                 f"transfers[{i}].id: {rid!r} appears twice",
-                index=i,
+                code="duplicate_id_in_batch",
                 field="id",
+                details={"index": i},
             )
         seen.add(rid)
         if existing:
@@ -422,9 +466,9 @@ def plan_batch(
                 raise _asset_error(i, dr, cr)
             if rt.asset != dr.asset:
                 raise TransferError(
-                    "asset_mismatch",
                     f"transfers[{i}]: accounts differ from the referenced transfer",
-                    index=i,
+                    code="asset_mismatch",
+                    details={"index": i},
                 )
             _apply(rt, dr, cr, _ref_amount(rt, refs, in_batch))
         if not dr.may_go_negative or not cr.may_go_negative:
@@ -432,11 +476,11 @@ def plan_batch(
                 err = st.limit_error()
                 if err is not None:
                     raise TransferError(
-                        err,
                         f"transfers[{i}].{side}: account {st.id} would go below zero "
                         f"(short by {-st.available()} base units)",
-                        index=i,
+                        code=err,
                         field=side,
+                        details={"index": i},
                     )
         if dr.debits_posted > MAX_AMOUNT_BASE_UNITS or cr.credits_posted > MAX_AMOUNT_BASE_UNITS:
             raise _overflow(i, dr, cr)
@@ -458,20 +502,20 @@ def _overflow(i: int, dr: AccountState, cr: AccountState) -> TransferError:
         for name in names:
             if getattr(st, name) > MAX_AMOUNT_BASE_UNITS:
                 return TransferError(
-                    f"overflows_{name}",
                     f"transfers[{i}]: account {st.id} {name} would exceed 2^256-1 base units",
-                    index=i,
+                    code=f"overflows_{name}",
                     field="amount",
+                    details={"index": i},
                 )
     raise AssertionError("no counter overflowed")
 
 
 def _asset_error(i: int, dr: AccountState, cr: AccountState) -> TransferError:
     return TransferError(
-        "accounts_must_have_the_same_asset",
         f"transfers[{i}]: debit account is {dr.asset}, credit account is {cr.asset}",
-        index=i,
+        code="accounts_must_have_the_same_asset",
         field="credit_account_id",
+        details={"index": i},
     )
 
 
@@ -496,7 +540,9 @@ def _plan_referencing(
     ref_id = req.ref_id or ""
 
     def fail(code: str, msg: str) -> TransferError:
-        return TransferError(code, f"transfers[{i}].ref_id: {msg}", index=i, field="ref_id")
+        return TransferError(
+            f"transfers[{i}].ref_id: {msg}", code=code, field="ref_id", details={"index": i}
+        )
 
     target: Transfer | ResolvedTransfer
     rs = refs.get(ref_id)
@@ -534,17 +580,17 @@ def _plan_referencing(
             )
         if req.amount is not None and req.amount > target.amount:
             raise TransferError(
-                "exceeds_pending_transfer_amount",
                 f"transfers[{i}].amount: {req.amount} exceeds the pending {target.amount}",
-                index=i,
+                code="exceeds_pending_transfer_amount",
                 field="amount",
+                details={"index": i},
             )
         if req.kind is TransferKind.VOID_PENDING and req.amount not in (None, target.amount):
             raise TransferError(
-                "pending_transfer_has_different_amount",
                 f"transfers[{i}].amount: a void releases the whole pending amount {target.amount}",
-                index=i,
+                code="pending_transfer_has_different_amount",
                 field="amount",
+                details={"index": i},
             )
         resolved_in_batch.add(ref_id)
     else:
@@ -558,10 +604,10 @@ def _plan_referencing(
             raise fail("transfer_already_reversed", f"{ref_id!r} was already reversed")
         if req.amount is not None and req.amount != target.amount:
             raise TransferError(
-                "reversal_must_match_amount",
                 f"transfers[{i}].amount: a reversal moves back the full {target.amount}",
-                index=i,
+                code="reversal_must_match_amount",
                 field="amount",
+                details={"index": i},
             )
         reversed_in_batch.add(ref_id)
 
@@ -574,10 +620,10 @@ def _plan_referencing(
         )
         if v is not None and v != expect:
             raise TransferError(
-                "accounts_must_match_referenced_transfer",
                 f"transfers[{i}].{fld}: must be {expect} (from {ref_id!r}) or omitted",
-                index=i,
+                code="accounts_must_match_referenced_transfer",
                 field=fld,
+                details={"index": i},
             )
     ref_transfer = target if isinstance(target, Transfer) else _as_transfer(target)
     return _resolve_against(req, ref_transfer)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeVar, get_args, get_origin, get_type_hints
 
+from ledger.kit.errors import InvalidInput
 from ledger.kit.money import MAX_AMOUNT_BASE_UNITS, PPM, swarm_to_base_units
 
 __all__ = [
@@ -69,35 +70,29 @@ PROVIDER_CATEGORIES: Final[tuple[str, ...]] = (
 _NAME_RE: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
-class ParameterError(ValueError):
+class ParameterError(InvalidInput, ValueError):
     """A parameter set that violates a rule; ``field`` is the dotted path of the culprit."""
 
-    code: ClassVar[str] = "invalid_parameter"
-    field: str
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
+    default_code = "invalid_parameter"
 
 
-class UnknownProviderTypeError(KeyError, ValueError):
+class UnknownProviderTypeError(InvalidInput, KeyError, ValueError):
     """Lookup of a provider type that the parameter set does not define.
 
-    It is both a ``KeyError`` (a failed lookup) and a ``ValueError`` (bad input from a caller), so
-    either ``except`` clause catches it.
+    It is also a ``KeyError`` (a failed lookup) and a ``ValueError`` (bad input from a caller),
+    so either ``except`` clause catches it. ``details`` lists the known types.
     """
 
-    code: ClassVar[str] = "unknown_provider_type"
-    name: str
+    default_code = "unknown_provider_type"
 
-    def __init__(self, name: str, known: tuple[str, ...]) -> None:
-        super().__init__(name)
-        self.name = name
-        self.known = known
+    @property
+    def name(self) -> str:
+        """The provider type asked for."""
+        return str(self.details["name"])
 
     def __str__(self) -> str:
-        # KeyError.__str__ would print only repr(name); say what is accepted instead.
-        return f"unknown provider type {self.name!r}; known types: {', '.join(self.known)}"
+        # KeyError.__str__ would print only repr(message).
+        return self.message
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,33 +114,33 @@ def _hints(cls: type) -> dict[str, Any]:
 def _check_type(tp: Any, value: object, path: str) -> None:
     if tp is bool:
         if not isinstance(value, bool):
-            raise ParameterError(path, f"must be a bool, not {type(value).__name__}")
+            raise ParameterError(f"must be a bool, not {type(value).__name__}", field=path)
         return
     if tp is int:
         # bool is an int subclass and float is what we are keeping out; both are refused.
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ParameterError(path, f"must be an int, not {type(value).__name__}")
+            raise ParameterError(f"must be an int, not {type(value).__name__}", field=path)
         return
     if tp is str:
         if not isinstance(value, str):
-            raise ParameterError(path, f"must be a str, not {type(value).__name__}")
+            raise ParameterError(f"must be a str, not {type(value).__name__}", field=path)
         return
     if get_origin(tp) is tuple:
         if not isinstance(value, tuple):
-            raise ParameterError(path, f"must be a tuple, not {type(value).__name__}")
+            raise ParameterError(f"must be a tuple, not {type(value).__name__}", field=path)
         args = get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
             for i, item in enumerate(value):
                 _check_type(args[0], item, f"{path}[{i}]")
             return
         if len(value) != len(args):
-            raise ParameterError(path, f"must have exactly {len(args)} items")
+            raise ParameterError(f"must have exactly {len(args)} items", field=path)
         for i, (item_tp, item) in enumerate(zip(args, value, strict=True)):
             _check_type(item_tp, item, f"{path}[{i}]")
         return
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, tp):
-            raise ParameterError(path, f"must be a {tp.__name__}, not {type(value).__name__}")
+            raise ParameterError(f"must be a {tp.__name__}, not {type(value).__name__}", field=path)
         return
     raise TypeError(f"{path}: unsupported parameter type {tp!r}")  # a programming error
 
@@ -164,9 +159,9 @@ def _check_unit_suffix(name: str, value: object, path: str) -> None:
     """Apply the rule the unit suffix implies to every integer in the field."""
     for leaf in _int_leaves(value):
         if name.endswith("_base_units") and not 0 <= leaf <= MAX_AMOUNT_BASE_UNITS:
-            raise ParameterError(path, "must be an amount in 0 .. 2**256 - 1 base units")
+            raise ParameterError("must be an amount in 0 .. 2**256 - 1 base units", field=path)
         if name.endswith(("_ppm", "_s", "_ms")) and leaf < 0:
-            raise ParameterError(path, "must not be negative")
+            raise ParameterError("must not be negative", field=path)
 
 
 def _validate_fields(obj: object, path: str) -> None:
@@ -182,19 +177,21 @@ def _validate_fields(obj: object, path: str) -> None:
 def _check_range(path: str, value: int, low: int, high: int | None = None) -> None:
     if value < low or (high is not None and value > high):
         bound = f"{low} .. {high}" if high is not None else f">= {low}"
-        raise ParameterError(path, f"must be {bound}, got {value}")
+        raise ParameterError(f"must be {bound}, got {value}", field=path)
 
 
 def _check_name(path: str, value: str) -> None:
     if not _NAME_RE.fullmatch(value):
-        raise ParameterError(path, f"{value!r} is not a lowercase name ([a-z0-9_.-], 1-64 chars)")
+        raise ParameterError(
+            f"{value!r} is not a lowercase name ([a-z0-9_.-], 1-64 chars)", field=path
+        )
 
 
 def _check_unique(path: str, names: list[str]) -> None:
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise ParameterError(path, f"duplicate entry {name!r}")
+            raise ParameterError(f"duplicate entry {name!r}", field=path)
         seen.add(name)
 
 
@@ -271,7 +268,7 @@ class ProviderTypeParams:
         _check_name(f"{p}.name", self.name)
         if self.category not in PROVIDER_CATEGORIES:
             raise ParameterError(
-                f"{p}.category", f"must be one of {', '.join(PROVIDER_CATEGORIES)}"
+                f"must be one of {', '.join(PROVIDER_CATEGORIES)}", field=f"{p}.category"
             )
         _check_range(f"{p}.type_multiplier_ppm", self.type_multiplier_ppm, 1)
         _check_range(f"{p}.latency_target_ms", self.latency_target_ms, 1)
@@ -290,7 +287,7 @@ class HardwareFloor:
         _validate_fields(self, p)
         if self.category not in PROVIDER_CATEGORIES:
             raise ParameterError(
-                f"{p}.category", f"must be one of {', '.join(PROVIDER_CATEGORIES)}"
+                f"must be one of {', '.join(PROVIDER_CATEGORIES)}", field=f"{p}.category"
             )
         _check_range(f"{p}.min_gpus", self.min_gpus, 0)
         _check_range(f"{p}.min_ram_gb", self.min_ram_gb, 0)
@@ -309,14 +306,15 @@ class ProviderParams:
         p = self._PATH
         _validate_fields(self, p)
         if not self.types:
-            raise ParameterError(f"{p}.types", "must define at least one provider type")
+            raise ParameterError("must define at least one provider type", field=f"{p}.types")
         _check_unique(f"{p}.types", [t.name for t in self.types])
         _check_unique(f"{p}.hardware_floors", [f.category for f in self.hardware_floors])
         floors = {f.category for f in self.hardware_floors}
         for t in self.types:
             if t.category not in floors:
                 raise ParameterError(
-                    f"{p}.hardware_floors", f"no floor for category {t.category!r} of {t.name!r}"
+                    f"no floor for category {t.category!r} of {t.name!r}",
+                    field=f"{p}.hardware_floors",
                 )
 
     @property
@@ -329,7 +327,11 @@ class ProviderParams:
         for t in self.types:
             if t.name == name:
                 return t
-        raise UnknownProviderTypeError(name, self.type_names)
+        raise UnknownProviderTypeError(
+            f"unknown provider type {name!r}; known types: {', '.join(self.type_names)}",
+            field="provider_type",
+            details={"name": name, "known": list(self.type_names)},
+        )
 
     def hardware_floor(self, category: str) -> HardwareFloor:
         """Return the hardware floor of ``category``; ``KeyError`` naming it if undefined."""
@@ -361,7 +363,9 @@ class CapacityParams:
             _check_name(p, name)
         _check_unique(p, [name for name, _ in self.gpu_class_weights_ppm])
         if self.OTHER_GPU_CLASS not in dict(self.gpu_class_weights_ppm):
-            raise ParameterError(p, f"must define the fallback class {self.OTHER_GPU_CLASS!r}")
+            raise ParameterError(
+                f"must define the fallback class {self.OTHER_GPU_CLASS!r}", field=p
+            )
 
     def gpu_class_weight_ppm(self, gpu_class: str) -> int:
         """Weight of ``gpu_class`` (case-insensitive), or of ``other`` when it is not listed."""
@@ -484,7 +488,7 @@ class PerformanceParams:
         )
         if total != PPM:
             raise ParameterError(
-                f"{p}.weight_uptime_ppm", f"metric weights sum to {total}, not {PPM}"
+                f"metric weights sum to {total}, not {PPM}", field=f"{p}.weight_uptime_ppm"
             )
         # A floor equal to the target would make the linear ramp divide by zero.
         _check_range(
@@ -543,13 +547,15 @@ class MultiplierParams:
         _validate_fields(self, p)
         tiers = self.commitment_tiers
         if not tiers or tiers[0].lock_s != 0:
-            raise ParameterError(f"{p}.commitment_tiers", "must start with a flexible 0 s tier")
+            raise ParameterError(
+                "must start with a flexible 0 s tier", field=f"{p}.commitment_tiers"
+            )
         _check_unique(f"{p}.commitment_tiers", [t.name for t in tiers])
         for prev, cur in itertools.pairwise(tiers):
             if cur.lock_s <= prev.lock_s or cur.multiplier_ppm < prev.multiplier_ppm:
                 raise ParameterError(
-                    f"{p}.commitment_tiers",
                     "must be ordered by strictly longer lock and non-decreasing multiplier",
+                    field=f"{p}.commitment_tiers",
                 )
         for name in self.scarcity_resource_classes:
             _check_name(f"{p}.scarcity_resource_classes", name)
@@ -570,9 +576,9 @@ class MultiplierParams:
         steps = self.standing_restoration_steps_ppm
         path_steps = f"{p}.standing_restoration_steps_ppm"
         if not steps or steps[-1] != self.standing_good_ppm:
-            raise ParameterError(path_steps, "must be non-empty and end at standing_good_ppm")
+            raise ParameterError("must be non-empty and end at standing_good_ppm", field=path_steps)
         if steps[0] <= 0 or any(b <= a for a, b in itertools.pairwise(steps)):
-            raise ParameterError(path_steps, "must be positive and strictly increasing")
+            raise ParameterError("must be positive and strictly increasing", field=path_steps)
 
     def commitment_tier(self, name: str) -> CommitmentTier:
         """Return the commitment tier called ``name``; ``KeyError`` naming it if undefined."""
@@ -674,15 +680,17 @@ class SlashingParams:
         if not self.ladder or [s.offence_number for s in self.ladder] != list(
             range(1, len(self.ladder) + 1)
         ):
-            raise ParameterError(f"{p}.ladder", "offence numbers must be 1, 2, 3, ... in order")
+            raise ParameterError(
+                "offence numbers must be 1, 2, 3, ... in order", field=f"{p}.ladder"
+            )
         if not (
             self.security_minor_slash_ppm
             <= self.security_major_slash_ppm
             <= self.security_critical_slash_ppm
         ):
             raise ParameterError(
-                f"{p}.security_major_slash_ppm",
                 "severities must be ordered minor <= major <= critical",
+                field=f"{p}.security_major_slash_ppm",
             )
         _check_range(
             f"{p}.hoarding_slash_max_ppm",
@@ -692,7 +700,9 @@ class SlashingParams:
         )
         split = self.split_insurance_ppm + self.split_treasury_ppm + self.split_burn_ppm
         if split != PPM:
-            raise ParameterError(f"{p}.split_insurance_ppm", f"split sums to {split}, not {PPM}")
+            raise ParameterError(
+                f"split sums to {split}, not {PPM}", field=f"{p}.split_insurance_ppm"
+            )
 
     def ladder_step(self, offence_number: int) -> LadderStep:
         """Return the rung for the ``offence_number``-th offence in the window (1-based)."""
@@ -729,12 +739,12 @@ def _from_plain(tp: Any, data: object, path: str) -> object:
     """Rebuild a value of annotation ``tp`` from its JSON-shaped form, strictly."""
     if get_origin(tp) is tuple:
         if not isinstance(data, list | tuple):
-            raise ParameterError(path, f"must be a list, not {type(data).__name__}")
+            raise ParameterError(f"must be a list, not {type(data).__name__}", field=path)
         args = get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_from_plain(args[0], item, f"{path}[{i}]") for i, item in enumerate(data))
         if len(data) != len(args):
-            raise ParameterError(path, f"must have exactly {len(args)} items")
+            raise ParameterError(f"must have exactly {len(args)} items", field=path)
         return tuple(
             _from_plain(item_tp, item, f"{path}[{i}]")
             for i, (item_tp, item) in enumerate(zip(args, data, strict=True))
@@ -747,17 +757,19 @@ def _from_plain(tp: Any, data: object, path: str) -> object:
 
 def _dataclass_from_plain(cls: type[_T], data: object, path: str) -> _T:
     if not isinstance(data, Mapping):
-        raise ParameterError(path or "<root>", f"must be an object, not {type(data).__name__}")
+        raise ParameterError(
+            f"must be an object, not {type(data).__name__}", field=path or "<root>"
+        )
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     prefix = f"{path}." if path else ""
     for key in data:
         if key not in names:
-            raise ParameterError(f"{prefix}{key}", "unknown field")
+            raise ParameterError("unknown field", field=f"{prefix}{key}")
     kwargs: dict[str, object] = {}
     for name in names:
         if name not in data:
-            raise ParameterError(f"{prefix}{name}", "missing field")
+            raise ParameterError("missing field", field=f"{prefix}{name}")
         kwargs[name] = _from_plain(hints[name], data[name], f"{prefix}{name}")
     return cls(**kwargs)
 
@@ -773,7 +785,7 @@ def _to_plain(value: object) -> object:
 
 
 def _refuse_float(text: str) -> object:
-    raise ParameterError("<json>", f"floats are not allowed in a parameter set: {text}")
+    raise ParameterError(f"floats are not allowed in a parameter set: {text}", field="<json>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -802,8 +814,8 @@ class ParameterSet:
         # Every heartbeat the ingest may still accept (+-clock skew) must land before the close.
         if self.epoch.epoch_settle_grace_s < self.telemetry.clock_skew_s:
             raise ParameterError(
-                "epoch.epoch_settle_grace_s",
                 f"must be >= telemetry.clock_skew_s ({self.telemetry.clock_skew_s})",
+                field="epoch.epoch_settle_grace_s",
             )
 
     def to_dict(self) -> dict[str, object]:
@@ -833,7 +845,7 @@ class ParameterSet:
         """Parse JSON (canonical or not) into a validated set; any float is refused."""
         data = json.loads(text, parse_float=_refuse_float, parse_constant=_refuse_float)
         if not isinstance(data, dict):
-            raise ParameterError("<root>", "must be a JSON object")
+            raise ParameterError("must be a JSON object", field="<root>")
         return cls.from_dict(data)
 
     def content_hash(self) -> str:
@@ -1057,4 +1069,6 @@ def params_for_profile(profile: str) -> ParameterSet:
         return DEFAULT_PARAMS
     if profile == "demo":
         return demo_params()
-    raise ParameterError("SWARM_PARAMS", f"unknown profile {profile!r}: use 'default' or 'demo'")
+    raise ParameterError(
+        f"unknown profile {profile!r}: use 'default' or 'demo'", field="SWARM_PARAMS"
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ledger.kit.errors import InvalidInput
 from ledger.kit.money import Rounding, mul_div
 from ledger.params.domain import ParameterSet
 
@@ -22,14 +23,15 @@ MAX_BANDWIDTH_GBPS = 100_000
 MAX_RAM_GB = 100_000_000
 
 
-class RegistryError(ValueError):
-    """A registration refused by a rule; ``field`` names the input, ``rule`` the rule."""
+class RegistryError(InvalidInput, ValueError):
+    """A registration refused by a rule; ``field`` names the input, ``code`` is ``rule_<rule>``."""
 
-    def __init__(self, field: str, rule: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.rule = rule
-        self.message = f"{field}: {message}"
+    default_code = "rule_invalid"
+
+    @property
+    def rule(self) -> str:
+        """The rule refused, without the ``rule_`` prefix of the code."""
+        return self.code.removeprefix("rule_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,9 @@ class HardwareProfile:
 
 def validate_address(value: object, field: str) -> str:
     if not isinstance(value, str) or not ADDRESS_RE.match(value.lower()):
-        raise RegistryError(field, "address_format", "must be a 0x-prefixed 20-byte hex address")
+        raise RegistryError(
+            "must be a 0x-prefixed 20-byte hex address", code="rule_address_format", field=field
+        )
     return value.lower()
 
 
@@ -57,9 +61,13 @@ def validate_profile(
     try:
         ptype = params.providers.type(provider_type)
     except (KeyError, ValueError) as exc:
-        raise RegistryError("provider_type", "unknown_provider_type", str(exc)) from exc
+        raise RegistryError(
+            str(exc), code="rule_unknown_provider_type", field="provider_type"
+        ) from exc
     if not isinstance(region, str) or not REGION_RE.match(region):
-        raise RegistryError("region", "region_format", "lower-case letters, digits and dashes")
+        raise RegistryError(
+            "lower-case letters, digits and dashes", code="rule_region_format", field="region"
+        )
     for fld, ceiling in (
         ("gpus", MAX_GPUS),
         ("ram_gb", MAX_RAM_GB),
@@ -69,26 +77,30 @@ def validate_profile(
         v = getattr(profile, fld)
         if type(v) is not int or not 0 <= v <= ceiling:
             raise RegistryError(
-                f"hardware.{fld}", "out_of_range", f"must be an integer 0..{ceiling}"
+                f"must be an integer 0..{ceiling}",
+                code="rule_out_of_range",
+                field=f"hardware.{fld}",
             )
     if not isinstance(profile.gpu_class, str) or not profile.gpu_class:
-        raise RegistryError("hardware.gpu_class", "gpu_class_format", "is required")
+        raise RegistryError("is required", code="rule_gpu_class_format", field="hardware.gpu_class")
     if not isinstance(profile.fingerprint, str) or not FINGERPRINT_RE.match(profile.fingerprint):
-        raise RegistryError("hardware.fingerprint", "fingerprint_format", "16..128 lower-case hex")
+        raise RegistryError(
+            "16..128 lower-case hex", code="rule_fingerprint_format", field="hardware.fingerprint"
+        )
     floor = params.providers.hardware_floor(ptype.category)
     if profile.gpus < floor.min_gpus:
         raise RegistryError(
-            "hardware.gpus",
-            f"{ptype.category}_min_gpus",
             f"a {provider_type} ({ptype.category} category) needs at least {floor.min_gpus} "
             f"GPUs, got {profile.gpus}",
+            code=f"rule_{f'{ptype.category}_min_gpus'}",
+            field="hardware.gpus",
         )
     if profile.ram_gb < floor.min_ram_gb:
         raise RegistryError(
-            "hardware.ram_gb",
-            f"{ptype.category}_min_ram_gb",
             f"a {provider_type} ({ptype.category} category) needs at least {floor.min_ram_gb} "
             f"GB of RAM, got {profile.ram_gb}",
+            code=f"rule_{f'{ptype.category}_min_ram_gb'}",
+            field="hardware.ram_gb",
         )
 
 

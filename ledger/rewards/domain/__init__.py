@@ -31,8 +31,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import ClassVar, Final, NamedTuple
+from typing import Final, NamedTuple
 
+from ledger.kit.errors import InvalidInput
 from ledger.kit.money import PPM, Rounding, mul_div
 from ledger.params.domain import (
     CATEGORY_EDGE,
@@ -109,36 +110,31 @@ _ADDRESS_RE: Final[re.Pattern[str]] = re.compile(r"0x[0-9a-f]{40}")
 _INPUTS_FORMAT: Final[str] = "swarm-rewards-inputs-v1"
 
 
-class RewardInputError(ValueError):
+class RewardInputError(InvalidInput, ValueError):
     """Inputs the calculator refuses, with the offending field named and a stable code."""
 
-    code: ClassVar[str] = "invalid_reward_input"
-    field: str
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
+    default_code = "invalid_reward_input"
 
 
 def _require_int(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
     # bool is an int subclass and float is what the module keeps out; both are refused.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RewardInputError(name, f"must be an int, not {type(value).__name__}")
+        raise RewardInputError(f"must be an int, not {type(value).__name__}", field=name)
     if (low is not None and value < low) or (high is not None and value > high):
         bound = f"{low} .. {high}" if high is not None else f">= {low}"
-        raise RewardInputError(name, f"must be {bound}, got {value}")
+        raise RewardInputError(f"must be {bound}, got {value}", field=name)
     return value
 
 
 def _require_str(name: str, value: object) -> str:
     if not isinstance(value, str) or not value:
-        raise RewardInputError(name, "must be a non-empty str")
+        raise RewardInputError("must be a non-empty str", field=name)
     return value
 
 
 def _require_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise RewardInputError(name, f"must be a bool, not {type(value).__name__}")
+        raise RewardInputError(f"must be a bool, not {type(value).__name__}", field=name)
     return value
 
 
@@ -177,7 +173,7 @@ class NodeRewardInput:
         _require_str("node_id", self.node_id)
         if not isinstance(self.provider_id, str) or not _ADDRESS_RE.fullmatch(self.provider_id):
             raise RewardInputError(
-                "provider_id", f"must be a lower-case 0x address, got {self.provider_id!r}"
+                f"must be a lower-case 0x address, got {self.provider_id!r}", field="provider_id"
             )
         _require_str("provider_type", self.provider_type)
         _require_str("region", self.region)
@@ -188,10 +184,10 @@ class NodeRewardInput:
         _require_bool("tombstoned", self.tombstoned)
         _require_bool("under_staked", self.under_staked)
         if not isinstance(self.rollup, NodeEpochRollup):
-            raise RewardInputError("rollup", "must be a NodeEpochRollup")
+            raise RewardInputError("must be a NodeEpochRollup", field="rollup")
         if self.rollup.node_id != self.node_id:
             raise RewardInputError(
-                "rollup.node_id", f"is {self.rollup.node_id!r}, not the node {self.node_id!r}"
+                f"is {self.rollup.node_id!r}, not the node {self.node_id!r}", field="rollup.node_id"
             )
 
 
@@ -222,7 +218,7 @@ class NetworkConditions:
         if self.current_price is not None:
             _require_int("current_price", self.current_price, 1)
         if not isinstance(self.resource_demand_supply_ppm, Mapping):
-            raise RewardInputError("resource_demand_supply_ppm", "must be a mapping")
+            raise RewardInputError("must be a mapping", field="resource_demand_supply_ppm")
         copied: dict[str, int] = {}
         for name in sorted(self.resource_demand_supply_ppm):
             _require_str("resource_demand_supply_ppm", name)
@@ -731,13 +727,13 @@ def compute_epoch(
     """
     _require_int("epoch", epoch, 0)
     if len(nodes) > MAX_NODES_PER_EPOCH:
-        raise RewardInputError("nodes", f"at most {MAX_NODES_PER_EPOCH} nodes per epoch")
+        raise RewardInputError(f"at most {MAX_NODES_PER_EPOCH} nodes per epoch", field="nodes")
     classes = params.multipliers.scarcity_resource_classes
     for name in network.resource_demand_supply_ppm:
         if name not in classes:
             raise RewardInputError(
-                "resource_demand_supply_ppm",
                 f"unknown resource class {name!r}; known: {', '.join(classes)}",
+                field="resource_demand_supply_ppm",
             )
 
     # Canonical order first: everything below, including the tie-break, follows node id order,
@@ -745,7 +741,7 @@ def compute_epoch(
     ordered = sorted(nodes, key=_node_id_key)
     for prev, cur in itertools.pairwise(ordered):
         if prev.node_id == cur.node_id:
-            raise RewardInputError("nodes", f"duplicate node_id {cur.node_id!r}")
+            raise RewardInputError(f"duplicate node_id {cur.node_id!r}", field="nodes")
 
     scale = compute_pool_scale(network, previous_scale_ppm, params)
     pool_base_units = mul_div(
@@ -771,22 +767,22 @@ def compute_epoch(
         r = node.rollup
         if r.epoch != epoch:
             raise RewardInputError(
-                f"nodes[{node.node_id}].rollup.epoch", f"is {r.epoch}, not epoch {epoch}"
+                f"is {r.epoch}, not epoch {epoch}", field=f"nodes[{node.node_id}].rollup.epoch"
             )
         if r.rating_count < 0 or not (
             rating_min * r.rating_count <= r.rating_sum <= rating_max * r.rating_count
         ):
             raise RewardInputError(
-                f"nodes[{node.node_id}].rollup.rating_sum",
                 f"{r.rating_sum} over {r.rating_count} ratings is outside "
                 f"{rating_min} .. {rating_max} each",
+                field=f"nodes[{node.node_id}].rollup.rating_sum",
             )
         if node.provider_type not in type_rows:
             type_rows[node.provider_type] = params.provider_type(node.provider_type)
         if node.commitment_tier not in tier_ppm:
             raise RewardInputError(
-                f"nodes[{node.node_id}].commitment_tier",
                 f"unknown commitment tier {node.commitment_tier!r}; known: {', '.join(tier_ppm)}",
+                field=f"nodes[{node.node_id}].commitment_tier",
             )
     percentiles = rating_percentiles_ppm(
         [(n.rollup.rating_sum, n.rollup.rating_count) for n in ordered]

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final
 
+from ledger.kit.errors import ErrorKind, InvalidInput
 from ledger.kit.money import PPM, Rounding, format_swarm, mul_div
 from ledger.params.domain import LadderStep, ParameterSet
 from ledger.telemetry.domain import NodeEpochRollup
@@ -240,37 +241,38 @@ _HOUR_S: Final[int] = 3_600
 _DAY_S: Final[int] = 86_400
 
 
-class SlashingError(ValueError):
-    """Input or a command the slashing domain refuses, with the field named and a stable code."""
+class SlashingError(InvalidInput, ValueError):
+    """Input or a command the slashing domain refuses, with the field named and a stable code.
 
-    field: str
-    code: str
+    Bad input is ``invalid``; a command that the penalty's or appeal's state forbids is raised
+    with ``kind=ErrorKind.CONFLICT``."""
 
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.code = code
+    default_code = "invalid_slashing_input"
 
 
 def _require_int(field: str, value: object, low: int | None = 0, high: int | None = None) -> int:
     # bool is an int subclass and float is what money arithmetic keeps out; both are refused.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SlashingError(field, "not_an_integer", f"must be an int, not {type(value).__name__}")
+        raise SlashingError(
+            f"must be an int, not {type(value).__name__}", code="not_an_integer", field=field
+        )
     if (low is not None and value < low) or (high is not None and value > high):
         bound = f"{low} .. {high}" if high is not None else f">= {low}"
-        raise SlashingError(field, "out_of_range", f"must be {bound}, got {value}")
+        raise SlashingError(f"must be {bound}, got {value}", code="out_of_range", field=field)
     return value
 
 
 def _require_str(field: str, value: object) -> str:
     if not isinstance(value, str) or not value:
-        raise SlashingError(field, "not_a_string", "must be a non-empty str")
+        raise SlashingError("must be a non-empty str", code="not_a_string", field=field)
     return value
 
 
 def _require_address(field: str, value: object) -> str:
     if not isinstance(value, str) or not _ADDRESS_RE.fullmatch(value):
-        raise SlashingError(field, "address_format", f"must be a lower-case 0x address: {value!r}")
+        raise SlashingError(
+            f"must be a lower-case 0x address: {value!r}", code="address_format", field=field
+        )
     return value
 
 
@@ -316,28 +318,36 @@ def canonical_evidence(
     """
     items = list(evidence.items()) if isinstance(evidence, Mapping) else list(evidence)
     if not items:
-        raise SlashingError("evidence", "evidence_empty", "at least one item is required")
+        raise SlashingError(
+            "at least one item is required", code="evidence_empty", field="evidence"
+        )
     if len(items) > MAX_EVIDENCE_ITEMS:
-        raise SlashingError("evidence", "evidence_too_large", f"at most {MAX_EVIDENCE_ITEMS}")
+        raise SlashingError(
+            f"at most {MAX_EVIDENCE_ITEMS}", code="evidence_too_large", field="evidence"
+        )
     seen: set[str] = set()
     for item in items:
         if not isinstance(item, tuple) or len(item) != 2:
-            raise SlashingError("evidence", "evidence_malformed", "items are (key, value) pairs")
+            raise SlashingError(
+                "items are (key, value) pairs", code="evidence_malformed", field="evidence"
+            )
         key, value = item
         if (
             not isinstance(key, str)
             or len(key) > MAX_EVIDENCE_KEY_CHARS
             or not _KEY_RE.fullmatch(key)
         ):
-            raise SlashingError("evidence", "evidence_key", f"bad evidence key {key!r}")
+            raise SlashingError(f"bad evidence key {key!r}", code="evidence_key", field="evidence")
         if not isinstance(value, str) or len(value) > MAX_EVIDENCE_VALUE_CHARS:
             raise SlashingError(
-                f"evidence.{key}",
-                "evidence_value",
                 f"must be a str of <= {MAX_EVIDENCE_VALUE_CHARS} chars",
+                code="evidence_value",
+                field=f"evidence.{key}",
             )
         if key in seen:
-            raise SlashingError("evidence", "evidence_duplicate_key", f"duplicate key {key!r}")
+            raise SlashingError(
+                f"duplicate key {key!r}", code="evidence_duplicate_key", field="evidence"
+            )
         seen.add(key)
     return tuple(sorted(items))
 
@@ -385,25 +395,39 @@ class Violation:
         _require_str("node_id", self.node_id)
         _require_address("provider_id", self.provider_id)
         if self.kind not in KIND_CLASS:
-            raise SlashingError("kind", "unknown_kind", f"{self.kind!r} is not a violation kind")
+            raise SlashingError(
+                f"{self.kind!r} is not a violation kind", code="unknown_kind", field="kind"
+            )
         if self.klass != KIND_CLASS[self.kind]:
-            raise SlashingError("klass", "wrong_class", f"{self.kind} is {KIND_CLASS[self.kind]}")
+            raise SlashingError(
+                f"{self.kind} is {KIND_CLASS[self.kind]}", code="wrong_class", field="klass"
+            )
         _require_int("infraction_epoch", self.infraction_epoch)
         _require_int("infraction_at_s", self.infraction_at_s)
         if canonical_evidence(self.evidence) != self.evidence:
-            raise SlashingError("evidence", "evidence_not_canonical", "use canonical_evidence()")
+            raise SlashingError(
+                "use canonical_evidence()", code="evidence_not_canonical", field="evidence"
+            )
         if self.evidence_digest != evidence_digest(self.evidence):
-            raise SlashingError("evidence_digest", "digest_mismatch", "does not match evidence")
+            raise SlashingError(
+                "does not match evidence", code="digest_mismatch", field="evidence_digest"
+            )
         expected = violation_id(
             self.kind, self.node_id, self.infraction_epoch, self.evidence_digest
         )
         if self.violation_id != expected:
-            raise SlashingError("violation_id", "id_mismatch", "does not match the evidence")
+            raise SlashingError(
+                "does not match the evidence", code="id_mismatch", field="violation_id"
+            )
         security = self.kind == KIND_SECURITY_BREACH
         if security != (self.severity is not None):
-            raise SlashingError("severity", "severity", "set for security breaches and only them")
+            raise SlashingError(
+                "set for security breaches and only them", code="severity", field="severity"
+            )
         if security and self.severity not in SECURITY_SEVERITIES:
-            raise SlashingError("severity", "severity", f"one of {', '.join(SECURITY_SEVERITIES)}")
+            raise SlashingError(
+                f"one of {', '.join(SECURITY_SEVERITIES)}", code="severity", field="severity"
+            )
         sybil = self.kind == KIND_DUPLICATE_HARDWARE
         _require_int(
             "duplicate_count",
@@ -439,7 +463,7 @@ def make_violation(
 ) -> Violation:
     """Build a :class:`Violation`, deriving its class, evidence digest and id."""
     if kind not in KIND_CLASS:
-        raise SlashingError("kind", "unknown_kind", f"{kind!r} is not a violation kind")
+        raise SlashingError(f"{kind!r} is not a violation kind", code="unknown_kind", field="kind")
     canonical = canonical_evidence(evidence)
     digest = evidence_digest(canonical)
     _require_str("node_id", node_id)
@@ -554,7 +578,9 @@ def performance_offence(violations: Sequence[Violation]) -> Violation | None:
     if not perf:
         return None
     if len({(v.node_id, v.infraction_epoch) for v in perf}) != 1:
-        raise SlashingError("violations", "mixed_node_epochs", "one node and epoch at a time")
+        raise SlashingError(
+            "one node and epoch at a time", code="mixed_node_epochs", field="violations"
+        )
     return min(perf, key=lambda v: (PERFORMANCE_KINDS.index(v.kind), v.violation_id))
 
 
@@ -575,7 +601,9 @@ def detect_sybil(
     the same id and is not a second incident. Output is ordered by fingerprint, then node id.
     """
     if len(fingerprints) > MAX_SYBIL_NODES:
-        raise SlashingError("fingerprints", "too_many_nodes", f"at most {MAX_SYBIL_NODES} nodes")
+        raise SlashingError(
+            f"at most {MAX_SYBIL_NODES} nodes", code="too_many_nodes", field="fingerprints"
+        )
     groups: dict[str, list[str]] = {}
     for node_id, fingerprint in fingerprints.items():
         _require_str("fingerprints", node_id)
@@ -589,7 +617,9 @@ def detect_sybil(
         for node_id in members:
             if node_id not in registered_at_s or node_id not in provider_of:
                 raise SlashingError(
-                    "registered_at_s", "unknown_node", f"no registration for node {node_id!r}"
+                    f"no registration for node {node_id!r}",
+                    code="unknown_node",
+                    field="registered_at_s",
                 )
             _require_int(f"registered_at_s[{node_id}]", registered_at_s[node_id])
         ordered = sorted(members, key=lambda n: (registered_at_s[n], n))
@@ -656,7 +686,9 @@ def _region_down_counts(
     down: dict[str, int] = {}
     for node_id in set(downtime_node_ids):
         if node_id not in region_of:
-            raise SlashingError("region_of", "unknown_node", f"no region for node {node_id!r}")
+            raise SlashingError(
+                f"no region for node {node_id!r}", code="unknown_node", field="region_of"
+            )
         region = region_of[node_id]
         down[region] = down.get(region, 0) + 1
     for region, count in down.items():
@@ -665,9 +697,9 @@ def _region_down_counts(
         )
         if count > active:
             raise SlashingError(
-                f"active_counts_by_region[{region}]",
-                "fewer_active_than_down",
                 f"{count} nodes down but only {active} active",
+                code="fewer_active_than_down",
+                field=f"active_counts_by_region[{region}]",
             )
     return down
 
@@ -712,7 +744,9 @@ def waive_correlated_outages(
     """
     downtime = [v for v in violations if v.kind == KIND_DOWNTIME]
     if len({v.infraction_epoch for v in downtime}) > 1:
-        raise SlashingError("violations", "mixed_epochs", "downtime of one epoch at a time")
+        raise SlashingError(
+            "downtime of one epoch at a time", code="mixed_epochs", field="violations"
+        )
     regions = correlated_outage_regions(
         region_of,
         (v.node_id for v in downtime),
@@ -758,7 +792,9 @@ def count_offences(history: Iterable[tuple[int, bool]], now_s: int, window_s: in
     count = 0
     for i, (at_s, counted) in enumerate(history):
         if i >= MAX_OFFENCE_HISTORY:
-            raise SlashingError("history", "too_long", f"at most {MAX_OFFENCE_HISTORY} entries")
+            raise SlashingError(
+                f"at most {MAX_OFFENCE_HISTORY} entries", code="too_long", field="history"
+            )
         if counted and now_s - window_s < _require_int("history.at_s", at_s) <= now_s:
             count += 1
     return count
@@ -858,14 +894,20 @@ class Penalty:
     def __post_init__(self) -> None:
         # Invariants of the decision; a violation of one is a bug, so fail loudly.
         if not 0 <= self.slash_base_units <= self.stake_at_risk_base_units:
-            raise SlashingError("slash_base_units", "slash_exceeds_stake", "slash > stake")
+            raise SlashingError(
+                "slash > stake", code="slash_exceeds_stake", field="slash_base_units"
+            )
         if self.from_rewards_base_units + self.from_stake_base_units != self.slash_base_units:
-            raise SlashingError("from_rewards_base_units", "split_mismatch", "rewards + stake")
+            raise SlashingError(
+                "rewards + stake", code="split_mismatch", field="from_rewards_base_units"
+            )
         if (
             self.insurance_base_units + self.treasury_base_units + self.burn_base_units
             != self.slash_base_units
         ):
-            raise SlashingError("insurance_base_units", "split_mismatch", "split != slash")
+            raise SlashingError(
+                "split != slash", code="split_mismatch", field="insurance_base_units"
+            )
 
     @property
     def split(self) -> SlashSplit:
@@ -1091,7 +1133,7 @@ def decide_penalty(
     ``decided_at_s + appeal_window_s``.
     """
     if not isinstance(violation, Violation):
-        raise SlashingError("violation", "not_a_violation", "must be a Violation")
+        raise SlashingError("must be a Violation", code="not_a_violation", field="violation")
     _require_int("decided_at_s", decided_at_s)
     prior_perf = _require_int(
         "prior_poor_performance_offences_in_window", prior_poor_performance_offences_in_window
@@ -1101,7 +1143,9 @@ def decide_penalty(
     unclaimed = _require_int("unclaimed_rewards_base_units", unclaimed_rewards_base_units)
     epoch_reward = _require_int("epoch_reward_base_units", epoch_reward_base_units)
     if decided_at_s < violation.infraction_at_s:
-        raise SlashingError("decided_at_s", "before_infraction", "must not precede the infraction")
+        raise SlashingError(
+            "must not precede the infraction", code="before_infraction", field="decided_at_s"
+        )
 
     d = _decide_row(
         violation,
@@ -1242,14 +1286,20 @@ class NodeStanding:
     def __post_init__(self) -> None:
         _require_str("node_id", self.node_id)
         if self.status not in _STATUSES:
-            raise SlashingError("status", "unknown_status", f"one of {', '.join(_STATUSES)}")
+            raise SlashingError(
+                f"one of {', '.join(_STATUSES)}", code="unknown_status", field="status"
+            )
         for req in self.unjail_requirements:
             if req not in UNJAIL_REQUIREMENTS:
-                raise SlashingError("unjail_requirements", "unknown_requirement", repr(req))
+                raise SlashingError(
+                    repr(req), code="unknown_requirement", field="unjail_requirements"
+                )
         _require_int("standing_ppm", self.standing_ppm, 0, PPM)
         _require_int("restoration_step", self.restoration_step)
         if (self.base is None) != (not self.open_penalty_ids):
-            raise SlashingError("base", "inconsistent_history", "base is kept iff penalties open")
+            raise SlashingError(
+                "base is kept iff penalties open", code="inconsistent_history", field="base"
+            )
 
     @property
     def snapshot(self) -> StandingSnapshot:
@@ -1445,7 +1495,9 @@ def apply_penalty(state: NodeStanding, penalty: Penalty, now_s: int) -> NodeStan
     """
     _require_int("now_s", now_s)
     if penalty.node_id != state.node_id:
-        raise SlashingError("penalty.node_id", "wrong_node", f"not node {state.node_id!r}")
+        raise SlashingError(
+            f"not node {state.node_id!r}", code="wrong_node", field="penalty.node_id"
+        )
     if not penalty.affects_standing:
         return state
     if any(e.penalty is not None and e.penalty.penalty_id == penalty.penalty_id for e in state.log):
@@ -1466,7 +1518,7 @@ def tick_epoch(
     """
     _require_int("now_s", now_s)
     if not isinstance(epoch_clean, bool):
-        raise SlashingError("epoch_clean", "not_a_bool", "must be a bool")
+        raise SlashingError("must be a bool", code="not_a_bool", field="epoch_clean")
     event = StandingEvent(
         kind=_EVENT_TICK, at_s=now_s, epoch_clean=epoch_clean, restoration_steps_ppm=_steps(params)
     )
@@ -1507,11 +1559,13 @@ def void_penalty(state: NodeStanding, penalty: Penalty, now_s: int) -> NodeStand
     """
     _require_int("now_s", now_s)
     if penalty.node_id != state.node_id:
-        raise SlashingError("penalty.node_id", "wrong_node", f"not node {state.node_id!r}")
+        raise SlashingError(
+            f"not node {state.node_id!r}", code="wrong_node", field="penalty.node_id"
+        )
     if penalty.penalty_id not in state.open_penalty_ids:
         if not penalty.affects_standing:
             return state
-        raise SlashingError("penalty_id", "penalty_not_open", "not open on this node")
+        raise SlashingError("not open on this node", code="penalty_not_open", field="penalty_id")
     assert state.base is not None
     log = tuple(
         e for e in state.log if e.penalty is None or e.penalty.penalty_id != penalty.penalty_id
@@ -1543,7 +1597,9 @@ def can_appeal(penalty: Penalty, now_s: int, *, slash_status: str = SLASH_PENDIN
     """
     _require_int("now_s", now_s)
     if slash_status not in _SLASH_STATUSES:
-        raise SlashingError("slash_status", "unknown_status", f"one of {_SLASH_STATUSES}")
+        raise SlashingError(
+            f"one of {_SLASH_STATUSES}", code="unknown_status", field="slash_status"
+        )
     return (
         slash_status == SLASH_PENDING and penalty.appealable and now_s < penalty.appeal_deadline_s
     )
@@ -1562,12 +1618,14 @@ def decide_appeal(
     """
     _require_int("quorum", quorum, 1)
     if len(votes) > MAX_APPEAL_VOTES:
-        raise SlashingError("votes", "too_many_votes", f"at most {MAX_APPEAL_VOTES}")
+        raise SlashingError(f"at most {MAX_APPEAL_VOTES}", code="too_many_votes", field="votes")
     uphold = void = 0
     for governor, vote in votes.items():
         _require_str("votes", governor)
         if vote not in (VOTE_UPHOLD, VOTE_VOID):
-            raise SlashingError(f"votes[{governor}]", "unknown_vote", "must be uphold or void")
+            raise SlashingError(
+                "must be uphold or void", code="unknown_vote", field=f"votes[{governor}]"
+            )
         if governors is not None and governor not in governors:
             continue
         if vote == VOTE_UPHOLD:
@@ -1607,9 +1665,10 @@ def file_appeal(
     :func:`can_appeal` says no."""
     if not can_appeal(penalty, now_s, slash_status=slash_status):
         raise SlashingError(
-            "penalty_id",
-            "appeal_not_allowed",
             f"not appealable at {now_s} (deadline {penalty.appeal_deadline_s}, {slash_status})",
+            code="appeal_not_allowed",
+            field="penalty_id",
+            kind=ErrorKind.CONFLICT,
         )
     canonical = canonical_evidence(counter_evidence)
     return Appeal(penalty.penalty_id, now_s, canonical, evidence_digest(canonical))
@@ -1620,12 +1679,17 @@ def cast_vote(appeal: Appeal, governor: str, vote: str) -> Appeal:
     (``vote_already_cast``), so a vote once counted stays counted."""
     _require_str("governor", governor)
     if vote not in (VOTE_UPHOLD, VOTE_VOID):
-        raise SlashingError("vote", "unknown_vote", "must be uphold or void")
+        raise SlashingError("must be uphold or void", code="unknown_vote", field="vote")
     cast = dict(appeal.votes)
     if governor in cast:
         if cast[governor] == vote:
             return appeal
-        raise SlashingError("vote", "vote_already_cast", f"{governor} voted {cast[governor]}")
+        raise SlashingError(
+            f"{governor} voted {cast[governor]}",
+            code="vote_already_cast",
+            field="vote",
+            kind=ErrorKind.CONFLICT,
+        )
     if len(cast) >= MAX_APPEAL_VOTES:
-        raise SlashingError("votes", "too_many_votes", f"at most {MAX_APPEAL_VOTES}")
+        raise SlashingError(f"at most {MAX_APPEAL_VOTES}", code="too_many_votes", field="votes")
     return replace(appeal, votes=tuple(sorted((*appeal.votes, (governor, vote)))))

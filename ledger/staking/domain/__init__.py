@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
+from ledger.kit.errors import InvalidInput
 from ledger.params.domain import ParameterSet
 from ledger.registry.domain import HardwareProfile, required_stake_base_units
 from ledger.staking.domain.decisions import (
@@ -84,24 +85,20 @@ _ADDRESS_RE: Final[re.Pattern[str]] = re.compile(r"0x[0-9a-f]{40}")
 _TIER_RE: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
-class StakingError(ValueError):
+class StakingError(InvalidInput, ValueError):
     """A staking input or command refused, with the field named and a stable ``code``."""
 
-    field: str
-    code: str
-
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.code = code
+    default_code = "invalid_staking_input"
 
 
 def _require_int(field: str, value: object, low: int = 0) -> int:
     # bool is an int subclass and a float would lose base units; both are refused.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise StakingError(field, "not_an_integer", f"must be an int, not {type(value).__name__}")
+        raise StakingError(
+            f"must be an int, not {type(value).__name__}", code="not_an_integer", field=field
+        )
     if value < low:
-        raise StakingError(field, "out_of_range", f"must be >= {low}, got {value}")
+        raise StakingError(f"must be >= {low}, got {value}", code="out_of_range", field=field)
     return value
 
 
@@ -132,39 +129,45 @@ class StakeLot:
     def __post_init__(self) -> None:
         if not isinstance(self.provider_id, str) or not _ADDRESS_RE.fullmatch(self.provider_id):
             raise StakingError(
-                "provider_id",
-                "address_format",
                 f"must be a lower-case 0x address, got {self.provider_id!r}",
+                code="address_format",
+                field="provider_id",
             )
         _require_int("amount_base_units", self.amount_base_units)
         if not isinstance(self.lock_tier, str) or not _TIER_RE.fullmatch(self.lock_tier):
-            raise StakingError("lock_tier", "tier_format", "must be a lower-case tier name")
+            raise StakingError(
+                "must be a lower-case tier name", code="tier_format", field="lock_tier"
+            )
         _require_int("bonded_at_s", self.bonded_at_s)
         requested = _require_optional_int("unbonding_requested_at_s", self.unbonding_requested_at_s)
         withdrawable_at = _require_optional_int("withdrawable_at_s", self.withdrawable_at_s)
         withdrawn = _require_optional_int("withdrawn_at_s", self.withdrawn_at_s)
         if not isinstance(self.lot_id, str):
-            raise StakingError("lot_id", "not_a_string", "must be a str")
+            raise StakingError("must be a str", code="not_a_string", field="lot_id")
         if (requested is None) != (withdrawable_at is None):
             raise StakingError(
-                "withdrawable_at_s",
-                "inconsistent_unbonding",
                 "is set exactly when unbonding_requested_at_s is",
+                code="inconsistent_unbonding",
+                field="withdrawable_at_s",
             )
         if requested is not None and withdrawable_at is not None:
             if requested < self.bonded_at_s:
                 raise StakingError(
-                    "unbonding_requested_at_s", "before_bond", "must not precede bonded_at_s"
+                    "must not precede bonded_at_s",
+                    code="before_bond",
+                    field="unbonding_requested_at_s",
                 )
             if withdrawable_at < requested:
                 raise StakingError(
-                    "withdrawable_at_s", "before_request", "must not precede the unbond request"
+                    "must not precede the unbond request",
+                    code="before_request",
+                    field="withdrawable_at_s",
                 )
         if withdrawn is not None and (withdrawable_at is None or withdrawn < withdrawable_at):
             raise StakingError(
-                "withdrawn_at_s",
-                "not_withdrawable",
                 "a lot is withdrawn only after its unbonding period has passed",
+                code="not_withdrawable",
+                field="withdrawn_at_s",
             )
 
     @property
@@ -179,10 +182,12 @@ class StakeLot:
 
 def _check_lots(lots: Sequence[StakeLot]) -> None:
     if len(lots) > MAX_LOTS:
-        raise StakingError("lots", "too_many_lots", f"at most {MAX_LOTS} lots, got {len(lots)}")
+        raise StakingError(
+            f"at most {MAX_LOTS} lots, got {len(lots)}", code="too_many_lots", field="lots"
+        )
     for i, lot in enumerate(lots):
         if not isinstance(lot, StakeLot):
-            raise StakingError(f"lots[{i}]", "not_a_lot", "must be a StakeLot")
+            raise StakingError("must be a StakeLot", code="not_a_lot", field=f"lots[{i}]")
 
 
 def is_at_risk(lot: StakeLot, infraction_at_s: int, *, as_of_s: int | None = None) -> bool:
@@ -195,7 +200,9 @@ def is_at_risk(lot: StakeLot, infraction_at_s: int, *, as_of_s: int | None = Non
     _require_int("infraction_at_s", infraction_at_s)
     cutoff_s = infraction_at_s if as_of_s is None else _require_int("as_of_s", as_of_s)
     if cutoff_s < infraction_at_s:
-        raise StakingError("as_of_s", "before_infraction", "must not precede infraction_at_s")
+        raise StakingError(
+            "must not precede infraction_at_s", code="before_infraction", field="as_of_s"
+        )
     if lot.bonded_at_s > infraction_at_s:
         return False
     return lot.withdrawn_at_s is None or lot.withdrawn_at_s > cutoff_s
@@ -249,9 +256,9 @@ def apply_slash_to_lots(
     total = sum(lot.amount_base_units for _, lot in at_risk)
     if slash_base_units > total:
         raise StakingError(
-            "slash_base_units",
-            "slash_exceeds_stake_at_risk",
             f"slash {slash_base_units} exceeds the stake at risk {total}",
+            code="slash_exceeds_stake_at_risk",
+            field="slash_base_units",
         )
     if slash_base_units == 0:
         return []
@@ -280,7 +287,7 @@ def lock_expires_at_s(lot: StakeLot, params: ParameterSet) -> int:
     try:
         tier = params.multipliers.commitment_tier(lot.lock_tier)
     except KeyError as exc:
-        raise StakingError("lock_tier", "unknown_tier", str(exc)) from exc
+        raise StakingError(str(exc), code="unknown_tier", field="lock_tier") from exc
     return lot.bonded_at_s + tier.lock_s
 
 
@@ -296,14 +303,18 @@ def request_unbond(
     _require_int("now_s", now_s)
     _require_int("unbonding_period_s", unbonding_period_s)
     if lot.unbonding_requested_at_s is not None:
-        raise StakingError("lot", "already_unbonding", f"the lot is already {lot.status}")
+        raise StakingError(
+            f"the lot is already {lot.status}", code="already_unbonding", field="lot"
+        )
     if now_s < lot.bonded_at_s:
-        raise StakingError("now_s", "before_bond", "an unbond cannot precede the bond")
+        raise StakingError("an unbond cannot precede the bond", code="before_bond", field="now_s")
     if lock_expires_at_s is not None and now_s < _require_int(
         "lock_expires_at_s", lock_expires_at_s
     ):
         raise StakingError(
-            "now_s", "lock_not_expired", f"the commitment lock runs until {lock_expires_at_s}"
+            f"the commitment lock runs until {lock_expires_at_s}",
+            code="lock_not_expired",
+            field="now_s",
         )
     return replace(
         lot, unbonding_requested_at_s=now_s, withdrawable_at_s=now_s + unbonding_period_s
@@ -324,9 +335,9 @@ def withdraw(lot: StakeLot, now_s: int) -> StakeLot:
     """Record the withdrawal of ``lot`` at ``now_s``; ``not_withdrawable`` before its time."""
     if not withdrawable(lot, now_s):
         raise StakingError(
-            "lot",
-            "not_withdrawable",
             f"the lot is {lot.status}, withdrawable at {lot.withdrawable_at_s}",
+            code="not_withdrawable",
+            field="lot",
         )
     return replace(lot, withdrawn_at_s=now_s)
 
