@@ -8,15 +8,13 @@ from sqlalchemy import text
 
 from ledger.accounting.service import expire_pending, verify_ledger
 from ledger.kit.db import transaction
+from ledger.kit.limits import AUDIT_TIME_LIMIT_S
 from ledger.kit.queue import TASK_AUDIT, TASK_EXPIRE_PENDING
 from ledger.runtime import get_runtime
 from workers.celery_app import app
 from workers.common import now
 
 log = logging.getLogger(__name__)
-
-#: The audit replays the whole chain: give it room.
-AUDIT_TIME_LIMIT_S = 3000
 
 
 @app.task(name=TASK_EXPIRE_PENDING, acks_late=True)

@@ -12,8 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-#: Retries of a task that hit a database outage, with exponential backoff.
-MAX_RETRIES = 5
+from ledger.kit.limits import MAX_RETRIES
 
 #: Task options of a task that must survive a database outage: retried with backoff.
 DB_RETRY: dict[str, Any] = {

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from ledger.epochs import service as epochs
 from ledger.kit.db import transaction
+from ledger.kit.limits import CLOSE_TIME_LIMIT_S
 from ledger.kit.queue import TASK_CLOSE_DUE, TASK_CLOSE_EPOCH
 from ledger.runtime import get_runtime
 from workers.celery_app import app
 from workers.common import DB_RETRY, now
 from workers.slashing import evaluate_epoch
-
-#: An epoch close of a million nodes takes tens of seconds; leave it room.
-CLOSE_TIME_LIMIT_S = 900
 
 
 @app.task(

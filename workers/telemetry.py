@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ledger.kit.db import transaction
+from ledger.kit.limits import SWEEP_AFTER_S
 from ledger.kit.queue import TASK_ROLLUP_BATCH, TASK_SWEEP
 from ledger.runtime import get_runtime
 from ledger.telemetry import service as telemetry
@@ -22,7 +23,7 @@ def rollup_batch(batch_id: int) -> int | None:
 
 
 @app.task(name=TASK_SWEEP, acks_late=True)
-def sweep(older_than_s: int = telemetry.SWEEP_AFTER_S) -> int:
+def sweep(older_than_s: int = SWEEP_AFTER_S) -> int:
     """Re-enqueue batches whose rollup message was lost, and keep partitions ahead of time."""
     rt = get_runtime()
     with transaction(rt.engine) as conn:

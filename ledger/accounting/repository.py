@@ -25,11 +25,10 @@ from ledger.accounting.domain.transfers import (
     TransferKind,
 )
 from ledger.kit.db import driver
+from ledger.kit.limits import STREAM_PAGE
 
 #: Batches above this many rows are written with COPY instead of one multi-row INSERT.
 COPY_THRESHOLD = 64
-#: Page size of streaming reads (verify, exports).
-STREAM_PAGE = 10_000
 
 TRANSFER_COLUMNS = (
     "seq, id, kind, debit_account_id, credit_account_id, asset, amount, code, epoch, ref_id, "

@@ -10,13 +10,9 @@ from ledger.accounting.repository import LedgerRepository
 from ledger.accounting.schemas import AccountOut, AccountPage, TransferOut, TransferPage
 from ledger.accounting.service import get_account
 from ledger.kit.errors import Malformed
+from ledger.kit.limits import DEFAULT_PAGE_SIZE, MAX_INT64, MAX_PAGE_SIZE
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
-
-#: Largest page a client may ask for.
-MAX_PAGE_SIZE = 500
-DEFAULT_PAGE_SIZE = 100
-MAX_INT64 = 2**63 - 1
 
 
 def parse_cursor(cursor: str | None) -> int:

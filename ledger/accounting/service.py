@@ -30,11 +30,7 @@ from ledger.accounting.domain.transfers import (
 from ledger.accounting.repository import AccountRow, LedgerRepository
 from ledger.kit.db import driver
 from ledger.kit.errors import Conflict, Malformed, NotFound
-
-#: Batches larger than this skip the up-front idempotency lookup (see create_transfers).
-OPTIMISTIC_BATCH = 1_000
-#: Most pending transfers voided by one expiry sweep.
-EXPIRY_SWEEP_LIMIT = 10_000
+from ledger.kit.limits import EXPIRY_SWEEP_LIMIT, OPTIMISTIC_BATCH
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from ledger.kit.limits import HEALTH_TIMEOUT_S
+
 
 class HealthOut(BaseModel):
     status: str
@@ -17,9 +19,6 @@ class HealthOut(BaseModel):
 
 
 router = APIRouter(tags=["public"])
-
-#: Seconds a health probe may wait on a dependency.
-HEALTH_TIMEOUT_S = 2
 
 
 @router.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})

@@ -11,13 +11,16 @@ from typing import Any
 
 from celery import Celery
 
-#: Task time limits, seconds (a limit on everything).
-TASK_SOFT_TIME_LIMIT_S = 120
-TASK_TIME_LIMIT_S = 150
-#: How often the sweeper looks for batches whose rollup message was lost.
-SWEEP_INTERVAL_S = 30.0
-#: Seconds an unacknowledged message waits before Redis redelivers it to another worker.
-VISIBILITY_TIMEOUT_S = 300
+from ledger.kit.limits import (
+    AUDIT_INTERVAL_S,
+    CLOSE_CHECK_INTERVAL_S,
+    EXECUTE_INTERVAL_S,
+    EXPIRE_INTERVAL_S,
+    SWEEP_INTERVAL_S,
+    TASK_SOFT_TIME_LIMIT_S,
+    TASK_TIME_LIMIT_S,
+    VISIBILITY_TIMEOUT_S,
+)
 
 TASK_ROLLUP_BATCH = "telemetry.rollup_batch"
 TASK_SWEEP = "telemetry.sweep"
@@ -26,14 +29,7 @@ TASK_CLOSE_DUE = "rewards.close_due_epochs"
 TASK_EXPIRE_PENDING = "ledger.expire_pending"
 TASK_EVALUATE_EPOCH = "slashing.evaluate_epoch"
 TASK_EXECUTE_SLASHES = "slashing.execute_due"
-#: How often slashes whose appeal window ended are executed.
-EXECUTE_INTERVAL_S = 60.0
 TASK_AUDIT = "ledger.audit"
-#: How often timed-out pending transfers are voided, and how often the full audit runs.
-EXPIRE_INTERVAL_S = 60.0
-AUDIT_INTERVAL_S = 3600.0
-#: How often beat looks for settled epochs to close.
-CLOSE_CHECK_INTERVAL_S = 15.0
 
 
 def make_celery(broker_url: str) -> Celery:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ledger.kit.db import transaction
 from ledger.kit.errors import NotFound
 from ledger.kit.http import require_operator
+from ledger.kit.limits import MAX_PAGE_SIZE
 from ledger.registry import service as registry
 from ledger.registry.domain import HardwareProfile
 from ledger.registry.repository import NodeRow, RegistryRepository
@@ -18,7 +19,6 @@ from ledger.registry.repository import NodeRow, RegistryRepository
 router = APIRouter(prefix="/v1", tags=["registry"])
 
 NodeId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-MAX_PAGE = 500
 
 
 class Strict(BaseModel):
@@ -156,7 +156,7 @@ def list_nodes(
     request: Request,
     provider_id: Annotated[str | None, Query(max_length=42, pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
 ) -> dict[str, Any]:
     """Current version of each node, by node id."""
     with request.app.state.runtime.engine.connect() as conn:

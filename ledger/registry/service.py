@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from ledger.accounting.service import open_provider_accounts
 from ledger.kit.errors import Conflict, InvalidInput, NotFound
+from ledger.kit.limits import MAX_MAINTENANCE_WINDOW_S
 from ledger.params.domain import ParameterSet
 from ledger.registry.domain import (
     NODE_ID_RE,
@@ -23,9 +24,6 @@ from ledger.registry.domain import (
     validate_profile,
 )
 from ledger.registry.repository import NodeRow, RegistryRepository
-
-#: Longest maintenance window one declaration may cover.
-MAX_MAINTENANCE_WINDOW_S = 24 * 3600
 
 
 def register_provider(conn: Connection, *, owner_address: str, payout_address: str) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from ledger.kit.errors import NotFound
+from ledger.kit.limits import MAX_RECEIPTS
 from ledger.kit.money import format_swarm
 from ledger.rewards.repository import RewardsRepository
 
@@ -14,7 +15,6 @@ router = APIRouter(prefix="/v1", tags=["rewards"])
 
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 NodeId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-MAX_RECEIPTS = 200
 
 
 @router.get("/epochs/{epoch}")

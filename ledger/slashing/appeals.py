@@ -18,13 +18,11 @@ from sqlalchemy import Connection
 
 from ledger.kit.db import driver
 from ledger.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from ledger.kit.limits import MAX_EVIDENCE_ITEMS
 from ledger.params.domain import ParameterSet
 from ledger.slashing import domain as sl
 from ledger.slashing import service as slashing
 from ledger.slashing.standing import penalty_from_document
-
-#: Longest counter-evidence accepted (a limit on everything).
-MAX_EVIDENCE_ITEMS = 32
 
 
 def file_appeal(

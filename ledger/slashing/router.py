@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.kit.db import transaction
 from ledger.kit.http import require_operator
+from ledger.kit.limits import MAX_PAGE_SIZE
 from ledger.slashing import appeals
 from ledger.slashing import service as slashing
 from ledger.slashing.repository import PenaltyRow, SlashingRepository
@@ -23,8 +24,6 @@ router = APIRouter(prefix="/v1", tags=["slashing"])
 
 NodeId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 PenaltyId = Annotated[str, Path(min_length=1, max_length=200)]
-#: Most violations listed per request.
-MAX_ITEMS = 500
 
 
 class Strict(BaseModel):
@@ -78,7 +77,7 @@ def node_violations(request: Request, node_id: NodeId) -> dict[str, Any]:
     """Every violation found for the node, with its evidence; waived ones (network incidents)
     with the waiver's evidence."""
     with request.app.state.runtime.engine.connect() as conn:
-        return {"items": SlashingRepository(conn).violations_of_node(node_id, MAX_ITEMS)}
+        return {"items": SlashingRepository(conn).violations_of_node(node_id, MAX_PAGE_SIZE)}
 
 
 @router.get("/penalties/{penalty_id}/appeal")

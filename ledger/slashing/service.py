@@ -26,11 +26,13 @@ from typing import Any, Final
 
 from sqlalchemy import Connection
 
+from ledger.accounting.domain import codes
 from ledger.accounting.domain.transfers import TransferKind, TransferRequest
 from ledger.accounting.repository import AccountRow, LedgerRepository
 from ledger.accounting.service import create_transfers, open_system_accounts
 from ledger.kit.db import driver
 from ledger.kit.errors import Conflict, InvalidInput, NotFound
+from ledger.kit.limits import EXECUTE_LIMIT
 from ledger.params.domain import ParameterSet
 from ledger.params.domain.epochs import epoch_end, require_settled
 from ledger.registry.repository import NodeAsOf, RegistryRepository
@@ -48,12 +50,6 @@ from ledger.staking import service as staking
 from ledger.staking.repository import StakingRepository
 from ledger.telemetry import service as telemetry
 
-# Transfer codes of slashing (kept here, not in ledger.accounting.domain.codes).
-SLASH_HOLD: Final[int] = 300  # pending: provider rewards / stake -> slash_escrow
-SLASH_SPLIT: Final[int] = 301  # posted: slash_escrow -> insurance_pool / treasury / burn
-SLASH_EXECUTE: Final[int] = 302  # post_pending of a hold after the appeal window
-SLASH_VOID: Final[int] = 303  # void_pending of a hold (penalty voided)
-
 #: Hold parts in the order they are taken: rewards first, then bonded, then unbonding stake.
 HOLD_PARTS: Final[tuple[tuple[str, str], ...]] = (
     ("rewards", "rewards_accrued"),
@@ -64,8 +60,6 @@ SPLIT_PARTS: Final[tuple[str, ...]] = ("insurance", "treasury", "burn")
 REPORTABLE_KINDS: Final[frozenset[str]] = frozenset(
     {sl.KIND_SECURITY_BREACH, sl.KIND_MALICIOUS_ACTIVITY, sl.KIND_RESOURCE_HOARDING}
 )
-#: Most penalties executed by one execute_due call.
-EXECUTE_LIMIT: Final[int] = 1_000
 
 
 class PenaltyNotFound(NotFound):
@@ -199,7 +193,7 @@ def _decide_and_hold(
             [
                 TransferRequest(
                     hold_id(penalty.penalty_id, part), accounts[kind].id, escrow, wanted[kind],
-                    SLASH_HOLD, kind=TransferKind.PENDING, epoch=penalty.infraction_epoch,
+                    codes.SLASH_HOLD, kind=TransferKind.PENDING, epoch=penalty.infraction_epoch,
                     metadata=meta,
                 )
                 for part, kind in HOLD_PARTS
@@ -439,18 +433,30 @@ def execute_due(conn: Connection, *, now: dt.datetime, params: ParameterSet) -> 
         meta = {"penalty_id": penalty.id, "node_id": penalty.node_id}
         requests = [
             TransferRequest(
-                f"{hid}:post", None, None, None, SLASH_EXECUTE, kind=TransferKind.POST_PENDING,
-                epoch=penalty.infraction_epoch, ref_id=hid, metadata=meta,
+                f"{hid}:post",
+                None,
+                None,
+                None,
+                codes.SLASH_EXECUTE,
+                kind=TransferKind.POST_PENDING,
+                epoch=penalty.infraction_epoch,
+                ref_id=hid,
+                metadata=meta,
             )
             for hid in holds
         ] + [
             TransferRequest(
-                hold_id(penalty.id, part), system["slash_escrow"], account, amount, SLASH_SPLIT,
-                epoch=penalty.infraction_epoch, metadata=meta,
+                hold_id(penalty.id, part),
+                system["slash_escrow"],
+                account,
+                amount,
+                codes.SLASH_SPLIT,
+                epoch=penalty.infraction_epoch,
+                metadata=meta,
             )
             for part, (amount, account) in amounts.items()
             if amount > 0
-        ]  # fmt: skip
+        ]
         if requests:
             create_transfers(conn, requests, now=now)
         document = {
@@ -481,7 +487,7 @@ def void_penalty(conn: Connection, *, penalty_id: str, now: dt.datetime) -> Pena
     meta = {"penalty_id": penalty.id, "node_id": penalty.node_id}
     requests = [
         TransferRequest(
-            f"{hid}:void", None, None, None, SLASH_VOID, kind=TransferKind.VOID_PENDING,
+            f"{hid}:void", None, None, None, codes.SLASH_VOID, kind=TransferKind.VOID_PENDING,
             epoch=penalty.infraction_epoch, ref_id=hid, metadata=meta,
         )
         for hid in _holds(conn, penalty)
@@ -506,7 +512,6 @@ def penalties_of_node(conn: Connection, node_id: str) -> list[PenaltyRow]:
 
 
 #: Transfer code of a refund of an executed slash (insurance pool -> provider).
-SLASH_REFUND: Final[int] = 304
 
 
 def refund_executed(conn: Connection, *, penalty_id: str, now: dt.datetime) -> list[str]:
@@ -533,7 +538,7 @@ def refund_executed(conn: Connection, *, penalty_id: str, now: dt.datetime) -> l
     requests = [
         TransferRequest(
             f"refund:{penalty.id}:{part}", insurance, accounts[back[part]].id,
-            held[hold_id(penalty.id, part)], SLASH_REFUND, epoch=penalty.infraction_epoch,
+            held[hold_id(penalty.id, part)], codes.SLASH_REFUND, epoch=penalty.infraction_epoch,
             metadata={"penalty_id": penalty.id, "node_id": penalty.node_id},
         )
         for part, _ in HOLD_PARTS

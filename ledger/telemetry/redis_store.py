@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import redis
 
+from ledger.kit.limits import NODE_RATE_LIMIT, NODE_RATE_WINDOW_S
+
 COUNTERS_KEY = "swarm:telemetry:counters"
-#: Heartbeats one node may get accepted per rate window, and the window length.
-NODE_RATE_LIMIT = 10
-NODE_RATE_WINDOW_S = 60
 
 
 #: One round trip per request: add each node's count to this window's hash, return the totals.

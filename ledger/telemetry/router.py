@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.kit.db import transaction
 from ledger.kit.errors import Malformed, TooLarge
+from ledger.kit.limits import MAX_TELEMETRY_BODY_BYTES, NODE_RATE_WINDOW_S
 from ledger.kit.queue import TASK_ROLLUP_BATCH, enqueue
 from ledger.telemetry import service as telemetry
 from ledger.telemetry.redis_store import (
-    NODE_RATE_WINDOW_S,
     RedisRateLimiter,
     add_counters,
     read_counters,
@@ -26,8 +26,6 @@ from ledger.telemetry.repository import TelemetryRepository
 router = APIRouter(prefix="/v1", tags=["telemetry"])
 log = logging.getLogger(__name__)
 
-#: Largest request body accepted (1,000 heartbeats are about 400 kB).
-MAX_BODY_BYTES = 2_000_000
 
 REQUEST_EXAMPLE = {
     "heartbeats": [
@@ -60,9 +58,11 @@ async def ingest(request: Request) -> Response:
     the per-node rate limit is a 429.
     """
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    if len(body) > MAX_TELEMETRY_BODY_BYTES:
         raise TooLarge(
-            f"body: larger than {MAX_BODY_BYTES} bytes", field="body", code="body_too_large"
+            f"body: larger than {MAX_TELEMETRY_BODY_BYTES} bytes",
+            field="body",
+            code="body_too_large",
         )
     try:
         payload = orjson.loads(body)

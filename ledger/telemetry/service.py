@@ -18,23 +18,21 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ledger.kit.errors import InvalidInput, TooLarge
+from ledger.kit.limits import (
+    MAX_BANDWIDTH_MBPS,
+    MAX_JOBS,
+    MAX_LATENCY_MS,
+    MAX_SEQ,
+    MAX_TELEMETRY_BATCH,
+    SWEEP_AFTER_S,
+    SWEEP_LIMIT,
+)
 from ledger.kit.signing import heartbeat_message, recover
 from ledger.params.domain import ParameterSet
 from ledger.registry.domain import expected_heartbeats
 from ledger.registry.repository import RegistryRepository
 from ledger.telemetry.domain import Heartbeat, NodeEpochRollup, lower_median, rollup
 from ledger.telemetry.repository import StoredHeartbeat, TelemetryRepository
-
-#: Most heartbeats in one request (SPEC section 3).
-MAX_BATCH = 1_000
-#: Field bounds: anything outside is malformed (a limit on everything).
-MAX_SEQ = 2**63 - 1
-MAX_LATENCY_MS = 600_000
-MAX_JOBS = 1_000_000
-MAX_BANDWIDTH_MBPS = 10_000_000
-#: Batches the sweeper re-enqueues per run, and how old a batch must be to count as lost.
-SWEEP_LIMIT = 5_000
-SWEEP_AFTER_S = 30
 
 FIELDS: tuple[tuple[str, type, int, int], ...] = (
     ("seq", int, 1, MAX_SEQ),
@@ -135,9 +133,9 @@ def parse_batch(body: object) -> list[Any]:
         )
     if not items:
         raise InvalidInput("heartbeats: empty batch", field="heartbeats", code="invalid_request")
-    if len(items) > MAX_BATCH:
+    if len(items) > MAX_TELEMETRY_BATCH:
         raise TooLarge(
-            f"heartbeats: at most {MAX_BATCH} per request, got {len(items)}",
+            f"heartbeats: at most {MAX_TELEMETRY_BATCH} per request, got {len(items)}",
             field="heartbeats",
             code="batch_too_large",
         )

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from ledger.kit.db import transaction
+from ledger.kit.limits import MAX_TELEMETRY_BATCH, NODE_RATE_WINDOW_S
 from ledger.registry import service as registry
 from ledger.runtime import Runtime
 from ledger.telemetry import service as telemetry
-from ledger.telemetry.redis_store import NODE_RATE_WINDOW_S, read_counters
-from ledger.telemetry.service import MAX_BATCH
+from ledger.telemetry.redis_store import read_counters
 from tests.integration.fleet import FleetNode, make_fleet, now_ts
 from tests.integration.test_api import make_client, make_runtime
 
@@ -146,7 +146,7 @@ def test_malformed_item_is_rejected_naming_the_field(client: TestClient, engine:
         ({"heartbeats": "x"}, 422, "heartbeats"),
         ({"heartbeats": []}, 422, "heartbeats"),
         ({"nope": []}, 422, "heartbeats"),
-        ({"heartbeats": [{}] * (MAX_BATCH + 1)}, 413, "heartbeats"),
+        ({"heartbeats": [{}] * (MAX_TELEMETRY_BATCH + 1)}, 413, "heartbeats"),
     ],
 )
 def test_malformed_batch_is_a_4xx_naming_the_field(client: TestClient, payload: Any, status: int,

@@ -21,16 +21,11 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ledger.kit.errors import Conflict, ErrorKind, InvalidInput
+from ledger.kit.limits import MAX_BATCH_TRANSFERS, MAX_CODE, MAX_TIMEOUT_S
 from ledger.kit.money import MAX_AMOUNT_BASE_UNITS
 
-#: Largest linked batch accepted in one call (a limit on everything).
-MAX_BATCH_TRANSFERS = 1_000_000
-#: Longest pending timeout: 30 days.
-MAX_TIMEOUT_S = 30 * 24 * 3600
 #: Transfer ids are caller-chosen idempotency keys: printable, short, unambiguous.
 TRANSFER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._/@+-]{0,127}$")
-#: Transfer codes are small non-negative integers naming the business reason.
-MAX_CODE = 65_535
 
 
 #: Shared, read-only default metadata (NamedTuple defaults cannot be factories).

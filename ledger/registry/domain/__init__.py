@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from ledger.kit.errors import InvalidInput
+from ledger.kit.limits import MAX_BANDWIDTH_GBPS, MAX_GPUS, MAX_RAM_GB, MAX_STORAGE_TB
 from ledger.kit.money import Rounding, mul_div
 from ledger.params.domain import ParameterSet
 
@@ -16,11 +17,6 @@ ADDRESS_RE = re.compile(r"^0x[0-9a-f]{40}$")
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{16,128}$")
-#: Plausibility ceilings (a limit on everything): beyond these a profile is a typo or a lie.
-MAX_GPUS = 100_000
-MAX_STORAGE_TB = 1_000_000
-MAX_BANDWIDTH_GBPS = 100_000
-MAX_RAM_GB = 100_000_000
 
 
 class RegistryError(InvalidInput, ValueError):

@@ -34,6 +34,7 @@ from types import MappingProxyType
 from typing import Final, NamedTuple
 
 from ledger.kit.errors import InvalidInput
+from ledger.kit.limits import MAX_NODES_PER_EPOCH
 from ledger.kit.money import PPM, Rounding, mul_div
 from ledger.params.domain import (
     CATEGORY_EDGE,
@@ -83,7 +84,6 @@ CALCULATOR_VERSION: Final[str] = "rewards-v1"
 
 # A limit on everything: ten times the 100k nodes the calculator is benchmarked with. Beyond it
 # an epoch close would take minutes in one worker task; refuse instead of timing out halfway.
-MAX_NODES_PER_EPOCH: Final[int] = 1_000_000
 
 REASON_JAILED: Final[str] = "jailed"
 REASON_TOMBSTONED: Final[str] = "tombstoned"

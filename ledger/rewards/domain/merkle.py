@@ -27,9 +27,11 @@ from typing import Final
 
 import sha3  # safe-pysha3: C keccak-256, ~7x faster than pycryptodome's wrapper
 
+from ledger.kit.limits import MAX_MERKLE_LEAVES
+
 __all__ = [
     "HASH_SIZE_BYTES",
-    "MAX_LEAVES",
+    "MAX_MERKLE_LEAVES",
     "MAX_UINT256",
     "MerkleTree",
     "build_tree",
@@ -43,7 +45,6 @@ HASH_SIZE_BYTES: Final[int] = 32
 MAX_UINT256: Final[int] = 2**256 - 1
 # A limit on everything: ten times the largest epoch the rewards benchmark covers. A tree this
 # size builds in well under a minute; anything larger is a bug upstream, not a real epoch.
-MAX_LEAVES: Final[int] = 1_000_000
 
 _ADDRESS_HEX_LEN: Final[int] = 40
 _HEX_DIGITS: Final[frozenset[str]] = frozenset("0123456789abcdef")
@@ -194,14 +195,14 @@ def build_tree(leaves: Sequence[tuple[str, int]]) -> MerkleTree:
     """Build the StandardMerkleTree of ``(address, amount)`` pairs.
 
     Raises ``ValueError`` for no leaves (there is no root of nothing), more than
-    :data:`MAX_LEAVES`, a malformed address or amount, or an address listed twice (a claim is
+    :data:`MAX_MERKLE_LEAVES`, a malformed address or amount, or an address listed twice (a claim is
     per address; two leaves would let it claim twice).
     """
     count = len(leaves)
     if count == 0:
         raise ValueError("cannot build a merkle tree without leaves")
-    if count > MAX_LEAVES:
-        raise ValueError(f"at most {MAX_LEAVES} leaves per tree, got {count}")
+    if count > MAX_MERKLE_LEAVES:
+        raise ValueError(f"at most {MAX_MERKLE_LEAVES} leaves per tree, got {count}")
     values: list[tuple[str, int]] = []
     index_by_address: dict[str, int] = {}
     hashes: list[bytes] = []

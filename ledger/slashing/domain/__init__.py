@@ -35,6 +35,17 @@ from types import MappingProxyType
 from typing import Final
 
 from ledger.kit.errors import ErrorKind, InvalidInput
+from ledger.kit.limits import (
+    MAX_APPEAL_VOTES,
+    MAX_DUPLICATE_COUNT,
+    MAX_EVIDENCE_ITEMS,
+    MAX_EVIDENCE_KEY_CHARS,
+    MAX_EVIDENCE_VALUE_CHARS,
+    MAX_OFFENCE_HISTORY,
+    MAX_SEVERITY_UNITS,
+    MAX_STANDING_LOG_EVENTS,
+    MAX_SYBIL_NODES,
+)
 from ledger.kit.money import PPM, Rounding, format_swarm, mul_div
 from ledger.params.domain import LadderStep, ParameterSet
 from ledger.telemetry.domain import NodeEpochRollup
@@ -222,16 +233,7 @@ APPEAL_PENDING: Final[str] = "pending"
 
 # Limits (a limit on everything). Evidence is a digestable summary, not the raw artefacts, which
 # live in object storage and are referenced from it by their hash.
-MAX_EVIDENCE_ITEMS: Final[int] = 64
-MAX_EVIDENCE_KEY_CHARS: Final[int] = 64
-MAX_EVIDENCE_VALUE_CHARS: Final[int] = 4_096
-MAX_OFFENCE_HISTORY: Final[int] = 100_000
-MAX_SEVERITY_UNITS: Final[int] = 1_000
-MAX_DUPLICATE_COUNT: Final[int] = 100_000
-MAX_SYBIL_NODES: Final[int] = 1_000_000
-MAX_APPEAL_VOTES: Final[int] = 1_000
 # Events kept to undo open penalties; beyond it the oldest open penalty is settled for good.
-MAX_STANDING_LOG_EVENTS: Final[int] = 4_096
 
 _VIOLATION_ID_FORMAT: Final[str] = "swarm-violation-v1"
 _PENALTY_ID_FORMAT: Final[str] = "swarm-penalty-v1"

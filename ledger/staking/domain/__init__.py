@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from ledger.kit.errors import InvalidInput
+from ledger.kit.limits import MAX_LOTS
 from ledger.params.domain import ParameterSet
 from ledger.registry.domain import HardwareProfile, required_stake_base_units
 from ledger.staking.domain.decisions import (
@@ -79,7 +80,6 @@ LOT_STATUSES: Final[tuple[str, ...]] = (LOT_BONDED, LOT_UNBONDING, LOT_WITHDRAWN
 
 # A limit on everything: a provider with more lots than this is a bug or an attack on the
 # slashing worker (every slash walks all lots); refuse instead of working on it for minutes.
-MAX_LOTS: Final[int] = 100_000
 
 _ADDRESS_RE: Final[re.Pattern[str]] = re.compile(r"0x[0-9a-f]{40}")
 _TIER_RE: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
