@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import sys
 from typing import TYPE_CHECKING
@@ -108,8 +109,8 @@ def demo(
         "SWARM_DATA_DIR": str(rt.settings.data_dir),
     }  # fmt: skip
     children = [
-        subprocess.Popen(_celery_argv("worker"), env=env),
-        subprocess.Popen(_celery_argv("beat", str(rt.settings.data_dir)), env=env),
+        subprocess.Popen(_celery_argv(CeleryProgram.WORKER), env=env),
+        subprocess.Popen(_celery_argv(CeleryProgram.BEAT, str(rt.settings.data_dir)), env=env),
     ]
     stop = threading.Event()
     threading.Thread(
@@ -154,11 +155,19 @@ def _prepare(rt: Runtime) -> None:
         ensure_partitions(conn, dt.datetime.now(dt.UTC))
 
 
-def _celery_argv(kind: str, data_dir: str = ".") -> list[str]:
+class CeleryProgram(enum.StrEnum):
+    """The Celery programs the service runs."""
+
+    WORKER = "worker"  # runs the tasks
+    BEAT = "beat"  # enqueues the periodic ones
+
+
+def _celery_argv(kind: CeleryProgram, data_dir: str = ".") -> list[str]:
     import sys
 
-    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", kind, "-l", "WARNING"]
-    if kind == "worker":
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", kind.value]
+    argv += ["-l", "WARNING"]
+    if kind is CeleryProgram.WORKER:
         # Solo pool: one process per worker; scale by running more workers (2 cores here).
         argv += ["-P", "solo", "--without-gossip", "--without-mingle"]
     else:
@@ -202,7 +211,7 @@ def worker() -> None:
     import os
 
     _runtime()
-    argv = _celery_argv("worker")
+    argv = _celery_argv(CeleryProgram.WORKER)
     os.execv(argv[0], argv)
 
 
@@ -212,7 +221,7 @@ def beat() -> None:
     import os
 
     rt = _runtime()
-    argv = _celery_argv("beat", str(rt.settings.data_dir))
+    argv = _celery_argv(CeleryProgram.BEAT, str(rt.settings.data_dir))
     os.execv(argv[0], argv)
 
 
@@ -256,13 +265,11 @@ def verify(ctx: typer.Context) -> None:
     """Check the hash chain and every ledger invariant; non-zero exit names the first break."""
     if ctx.invoked_subcommand is not None:
         return
-    from sqlalchemy import text
-
     from ledger.accounting.service import verify_ledger
+    from ledger.kit.db import snapshot
 
     rt = _runtime()
-    with rt.engine.connect() as conn:
-        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+    with snapshot(rt.engine) as conn:
         report = verify_ledger(conn)
     if report.ok:
         typer.echo(
@@ -270,22 +277,20 @@ def verify(ctx: typer.Context) -> None:
             f"chain head seq {report.head_seq}"
         )
         return
-    typer.echo(f"FAILED: {report.violations[0]}", err=True)
-    for v in report.violations[1:20]:
-        typer.echo(f"  also: {v}", err=True)
+    typer.echo(f"FAILED: {report.breaches[0]}", err=True)
+    for b in report.breaches[1:20]:
+        typer.echo(f"  also: {b}", err=True)
     raise typer.Exit(code=1)
 
 
 @verify_app.command("epoch")
 def verify_epoch(epoch: int = typer.Argument(..., help="epoch number")) -> None:
     """Recompute a closed epoch from raw heartbeats and the ledger; exit 1 on any difference."""
-    from sqlalchemy import text
-
     from ledger.epochs.service import verify_epoch as check
+    from ledger.kit.db import snapshot
 
     rt = _runtime()
-    with rt.engine.connect() as conn:
-        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+    with snapshot(rt.engine) as conn:
         result = check(conn, epoch, params=rt.params)
     if result.ok:
         typer.echo(f"ok: epoch {epoch} recomputed from raw heartbeats matches")

@@ -8,6 +8,7 @@ Keys and choices derive from a seed, so a run can be repeated exactly.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import random
 from collections import Counter
@@ -20,9 +21,27 @@ import httpx
 from ledger.kit.signing import address_of, sign_heartbeat
 from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
 
-BEHAVIOURS = ("healthy", "flaky", "down", "slow", "forging", "replaying")
-DEFAULT_MIX = {"healthy": 0.7, "flaky": 0.1, "down": 0.05, "slow": 0.05, "forging": 0.05,
-               "replaying": 0.05}  # fmt: skip
+
+class Behaviour(enum.StrEnum):
+    """How a simulated node behaves (see the module docstring)."""
+
+    HEALTHY = "healthy"
+    FLAKY = "flaky"
+    DOWN = "down"
+    SLOW = "slow"
+    FORGING = "forging"
+    REPLAYING = "replaying"
+
+
+BEHAVIOURS = tuple(Behaviour)
+DEFAULT_MIX: dict[str, float] = {
+    Behaviour.HEALTHY: 0.7,
+    Behaviour.FLAKY: 0.1,
+    Behaviour.DOWN: 0.05,
+    Behaviour.SLOW: 0.05,
+    Behaviour.FORGING: 0.05,
+    Behaviour.REPLAYING: 0.05,
+}
 #: Hardware that meets each category's floor, by category.
 HARDWARE = {
     "individual": {"gpus": 1, "gpu_class": "rtx4090", "ram_gb": 64, "storage_tb": 4,
@@ -47,7 +66,7 @@ class SimNode:
     provider_id: str
     provider_type: str
     region: str
-    behaviour: str
+    behaviour: str  # a Behaviour (any other name behaves as healthy)
     seq: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -137,24 +156,24 @@ def tick(fleet: Iterable[SimNode], ts: int, rng: random.Random,
     beats = []
     for node in fleet:
         b = node.behaviour
-        if b == "down":
+        if b == Behaviour.DOWN:
             continue
-        if b == "replaying" and node.history and rng.random() < 0.5:
+        if b == Behaviour.REPLAYING and node.history and rng.random() < 0.5:
             beats.append(rng.choice(node.history))
             continue
         target = params.providers.type(node.provider_type).latency_target_ms
         node.seq += 1
-        up = not (b == "flaky" and rng.random() < 0.15)
+        up = not (b == Behaviour.FLAKY and rng.random() < 0.15)
         hb: dict[str, Any] = {
             "node_id": node.node_id, "seq": node.seq, "ts": ts, "up": up,
             "gpu_util_ppm": rng.randrange(200_000, 950_000),
-            "latency_ms_p50": target * 10 if b == "slow" else max(1, target // 2),
+            "latency_ms_p50": target * 10 if b == Behaviour.SLOW else max(1, target // 2),
             "jobs_ok": rng.randrange(5, 20),
-            "jobs_failed": rng.randrange(0, 3) if b == "flaky" else 0,
+            "jobs_failed": rng.randrange(0, 3) if b == Behaviour.FLAKY else 0,
             "bandwidth_mbps": rng.randrange(500, 5_000),
             "user_rating": rng.choice((None, None, 3, 4, 5)),
         }  # fmt: skip
-        key = _derive(0, f"forger/{node.node_id}") if b == "forging" else node.key
+        key = _derive(0, f"forger/{node.node_id}") if b == Behaviour.FORGING else node.key
         hb["signature"] = sign_heartbeat(hb, key)
         node.history = [*node.history[-9:], hb]
         beats.append(hb)

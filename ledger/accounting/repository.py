@@ -23,8 +23,14 @@ from ledger.accounting.domain.transfers import (
     RefState,
     Transfer,
     TransferKind,
+    TransferStatus,
+    transfer_status,
 )
-from ledger.kit.db import driver
+
+# copy_escape and copy_text moved to ledger.kit.db; re-exported for rewards' repository.
+from ledger.kit.db import copy_escape as copy_escape
+from ledger.kit.db import copy_text as copy_text
+from ledger.kit.db import driver, int_array
 from ledger.kit.limits import STREAM_PAGE
 
 #: Batches above this many rows are written with COPY instead of one multi-row INSERT.
@@ -69,7 +75,7 @@ class AccountRow:
     owner: str
     kind: str
     asset: str
-    normal_balance: str
+    normal_balance: NormalBalance
     may_go_negative: bool
     created_at: dt.datetime
     debits_pending: int
@@ -85,29 +91,6 @@ ALL_CHANGED = (True, True, True, True)
 COPY_CHUNK_ROWS = 2_000
 #: NULL in COPY's text format.
 NULL = "\\N"
-
-
-def copy_escape(text: str) -> str:
-    """Escape a value for COPY's text format (ids and numbers never need it; JSON may)."""
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def copy_text(pg: Any, statement: str, lines: Iterable[str], chunk_rows: int = 2_000) -> None:
-    """Stream COPY text lines in chunks (PostgreSQL ingests one while Python builds the next)."""
-    with pg.cursor() as cur, cur.copy(statement) as copy:
-        buf: list[str] = []
-        for line in lines:
-            buf.append(line)
-            if len(buf) >= chunk_rows:
-                copy.write("".join(buf))
-                buf.clear()
-        if buf:
-            copy.write("".join(buf))
-
-
-def int_array(values: Iterable[int]) -> str:
-    """A PostgreSQL array literal of integers: far cheaper to send than a list adapted per item."""
-    return "{" + ",".join(map(str, values)) + "}"
 
 
 def row_to_transfer(r: Sequence[Any]) -> Transfer:
@@ -195,7 +178,7 @@ class LedgerRepository:
                 owner=r[1],
                 kind=r[2],
                 asset=r[3],
-                normal_balance=r[4],
+                normal_balance=NormalBalance(r[4]),
                 may_go_negative=r[5],
                 created_at=r[6],
                 debits_pending=int(r[7]),
@@ -308,6 +291,8 @@ class LedgerRepository:
             finally:
                 # Always drain the in-flight statement, or the connection can't even roll back.
                 self._finish_async()
+            # The chain is contiguous: the batch takes the next len(new) sequence numbers.
+            assert stored[-1].seq == head[0] + len(plan.new), (stored[-1].seq, head[0])
             self._move_head(stored[-1].seq, stored[-1].hash)
             return stored
         seq, prev = head
@@ -340,6 +325,7 @@ class LedgerRepository:
                 )
             )  # fmt: skip
             prev = h
+        assert seq == head[0] + len(plan.new), (seq, head[0])
         # Few rows: one round trip for the inserts, the balances and the head.
         with self.pg.pipeline(), self.pg.cursor() as cur:
             cur.executemany(
@@ -483,7 +469,7 @@ class LedgerRepository:
 
     def account_transfers(
         self, account_id: int, *, after_seq: int, limit: int
-    ) -> list[tuple[Transfer, str]]:
+    ) -> list[tuple[Transfer, TransferStatus]]:
         """Transfers touching an account in chain order, with each one's derived status."""
         cur = self.pg.execute(
             f"SELECT {', '.join('t.' + c.strip() for c in TRANSFER_COLUMNS.split(','))}, "
@@ -533,16 +519,3 @@ class LedgerRepository:
             (now, limit),
         ).fetchall()
         return [r[0] for r in rows]
-
-
-def transfer_status(t: Transfer, resolution: str | None) -> str:
-    """pending / posted / voided, derived from the append-only facts."""
-    if t.kind is TransferKind.PENDING:
-        if resolution == "post_pending":
-            return "posted"
-        if resolution == "void_pending":
-            return "voided"
-        return "pending"
-    if t.kind is TransferKind.VOID_PENDING:
-        return "voided"
-    return "posted"

@@ -16,7 +16,8 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection
 
 from ledger.accounting.domain import codes
-from ledger.accounting.domain.invariants import Violation, check_all, replay_transfers
+from ledger.accounting.domain.accounts import AccountKind
+from ledger.accounting.domain.invariants import Breach, check_all, replay_transfers
 from ledger.accounting.domain.transfers import (
     REFERENCING_KINDS,
     AccountState,
@@ -24,6 +25,7 @@ from ledger.accounting.domain.transfers import (
     Transfer,
     TransferKind,
     TransferRequest,
+    TransferStatus,
     plan_batch,
     validate_request,
 )
@@ -85,6 +87,21 @@ def get_account(conn: Connection, account_id: int) -> AccountRow:
     if row is None:
         raise NotFound(f"account {account_id} does not exist", code="account_not_found")
     return row
+
+
+def list_accounts(
+    conn: Connection, *, owner: str | None, after_id: int, limit: int
+) -> list[AccountRow]:
+    """Accounts with their balances by id, after ``after_id``; only ``owner``'s if given."""
+    return LedgerRepository(conn).list_accounts(owner=owner, after_id=after_id, limit=limit)
+
+
+def account_transfers(
+    conn: Connection, account_id: int, *, after_seq: int, limit: int
+) -> list[tuple[Transfer, TransferStatus]]:
+    """Transfers debiting or crediting an existing account in chain order, with their status."""
+    get_account(conn, account_id)
+    return LedgerRepository(conn).account_transfers(account_id, after_seq=after_seq, limit=limit)
 
 
 def create_transfers(
@@ -183,7 +200,9 @@ def expiry_id(pending_id: str) -> str:
     candidate = f"expire:{pending_id}"
     if len(candidate) <= 128:
         return candidate
-    return "expire:sha256:" + hashlib.sha256(pending_id.encode()).hexdigest()
+    hashed = "expire:sha256:" + hashlib.sha256(pending_id.encode()).hexdigest()
+    assert len(hashed) <= 128
+    return hashed
 
 
 def expire_pending(conn: Connection, *, now: dt.datetime, limit: int = EXPIRY_SWEEP_LIMIT) -> int:
@@ -217,29 +236,36 @@ SYSTEM_OWNER = "system"
 
 #: System accounts: kind -> (normal side, may go negative). Emission is where new SWARM comes
 #: from, so it is the one account whose balance runs negative (it counts what was minted).
-SYSTEM_ACCOUNTS: dict[str, tuple[NormalBalance, bool]] = {
-    "emission": (NormalBalance.CREDIT, True),
-    "reward_pool": (NormalBalance.CREDIT, False),
-    "treasury": (NormalBalance.CREDIT, False),
-    "insurance_pool": (NormalBalance.CREDIT, False),
-    "burn": (NormalBalance.CREDIT, False),
-    "slash_escrow": (NormalBalance.CREDIT, False),
-    "onchain_custody": (NormalBalance.DEBIT, True),
+SYSTEM_ACCOUNTS: dict[AccountKind, tuple[NormalBalance, bool]] = {
+    AccountKind.EMISSION: (NormalBalance.CREDIT, True),
+    AccountKind.REWARD_POOL: (NormalBalance.CREDIT, False),
+    AccountKind.TREASURY: (NormalBalance.CREDIT, False),
+    AccountKind.INSURANCE_POOL: (NormalBalance.CREDIT, False),
+    AccountKind.BURN: (NormalBalance.CREDIT, False),
+    AccountKind.SLASH_ESCROW: (NormalBalance.CREDIT, False),
+    AccountKind.ONCHAIN_CUSTODY: (NormalBalance.DEBIT, True),
 }
 
 #: Per-provider accounts, all credit-normal and never negative.
-PROVIDER_ACCOUNT_KINDS = ("rewards_accrued", "rewards_claimed", "stake_bonded", "stake_unbonding")
+PROVIDER_ACCOUNT_KINDS = (
+    AccountKind.REWARDS_ACCRUED,
+    AccountKind.REWARDS_CLAIMED,
+    AccountKind.STAKE_BONDED,
+    AccountKind.STAKE_UNBONDING,
+)
+assert not set(PROVIDER_ACCOUNT_KINDS) & set(SYSTEM_ACCOUNTS)
+assert set(PROVIDER_ACCOUNT_KINDS) | set(SYSTEM_ACCOUNTS) == set(AccountKind)
 
 
 def open_system_accounts(conn: Connection, asset: str = "SWARM") -> dict[str, int]:
     """Open every system account (idempotent); returns kind -> account id."""
-    out = {}
+    out: dict[str, int] = {}
     for kind, (side, negative) in SYSTEM_ACCOUNTS.items():
         row = open_account(
             conn, owner=SYSTEM_OWNER, kind=kind, asset=asset, normal_balance=side,
             may_go_negative=negative,
         )  # fmt: skip
-        out[kind] = row.id
+        out[kind.value] = row.id
     return out
 
 
@@ -250,7 +276,7 @@ def open_provider_accounts(
     if provider_id == SYSTEM_OWNER:
         raise ValueError("provider_id: 'system' is reserved")
     return {
-        kind: open_account(conn, owner=provider_id, kind=kind, asset=asset).id
+        kind.value: open_account(conn, owner=provider_id, kind=kind, asset=asset).id
         for kind in PROVIDER_ACCOUNT_KINDS
     }
 
@@ -263,11 +289,11 @@ class VerifyReport:
     transfers: int
     accounts: int
     head_seq: int
-    violations: list[Violation]
+    breaches: list[Breach]
 
     @property
     def ok(self) -> bool:
-        return not self.violations
+        return not self.breaches
 
 
 def verify_ledger(conn: Connection) -> VerifyReport:
@@ -281,20 +307,20 @@ def verify_ledger(conn: Connection) -> VerifyReport:
     replay = replay_transfers(repo.stream_transfers(), {r.id: r.asset for r in rows})
     accounts = [
         AccountState(
-            r.id, r.asset, NormalBalance(r.normal_balance), r.may_go_negative,
+            r.id, r.asset, r.normal_balance, r.may_go_negative,
             r.debits_pending, r.debits_posted, r.credits_pending, r.credits_posted,
         )
         for r in rows
     ]  # fmt: skip
-    violations = check_all(accounts, replay)
+    breaches = check_all(accounts, replay)
     head_seq, head_hash = repo.head()
-    if not replay.violations and (head_seq, head_hash) != (replay.last_seq, replay.last_hash):
-        violations.insert(
+    if not replay.breaches and (head_seq, head_hash) != (replay.last_seq, replay.last_hash):
+        breaches.insert(
             0,
-            Violation(
+            Breach(
                 "hash_chain_intact",
                 f"ledger_head seq={head_seq}",
                 f"head does not match the last transfer (seq {replay.last_seq}): rows removed?",
             ),
         )
-    return VerifyReport(replay.count, len(accounts), head_seq, violations)
+    return VerifyReport(replay.count, len(accounts), head_seq, breaches)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +18,13 @@ import orjson
 from sqlalchemy import Connection
 
 from ledger.accounting.domain import codes
+from ledger.accounting.domain.accounts import AccountKind
 from ledger.accounting.domain.transfers import TransferRequest
-from ledger.accounting.repository import LedgerRepository
-from ledger.accounting.service import create_transfers, open_system_accounts
+from ledger.epochs import keepers
 from ledger.kit.errors import Conflict
+from ledger.kit.money import PPM
 from ledger.params.domain import ParameterSet
 from ledger.params.domain.epochs import epoch_end, epoch_settles_at, require_settled
-from ledger.registry.repository import RegistryRepository
 from ledger.rewards.domain import (
     CALCULATOR_VERSION,
     EpochRewards,
@@ -34,17 +35,14 @@ from ledger.rewards.domain import (
     inputs_digest,
 )
 from ledger.rewards.domain.merkle import build_tree
-from ledger.rewards.repository import EpochRow, RewardsRepository
 from ledger.slashing import domain as sl
-from ledger.slashing.standing import standings_as_of
-from ledger.staking import service as staking
 from ledger.staking.domain import DEFAULT_COMMITMENT_TIER
-from ledger.telemetry import service as telemetry
+from ledger.telemetry.domain import NodeEpochRollup
 
 
 @dataclass(frozen=True)
 class CloseResult:
-    epoch: EpochRow
+    epoch: keepers.EpochRow
     closed_now: bool  # False: it was already closed (nothing was written)
     rewards: EpochRewards | None = None
 
@@ -66,46 +64,77 @@ def gather_inputs(
     ``from_raw`` recomputes the rollups from the raw heartbeats (``verify epoch``).
     """
     as_of = epoch_end(epoch, params)
-    nodes = RegistryRepository(conn).nodes_as_of(as_of)
+    nodes = keepers.RegistryRepository(conn).nodes_as_of(as_of)
     ids = [n[0] for n in nodes]
-    rollups = (telemetry.epoch_rollups_from_raw if from_raw else telemetry.epoch_rollups)(
-        conn, epoch, params, ids
+    read_rollups = keepers.epoch_rollups_from_raw if from_raw else keepers.epoch_rollups
+    rollups = read_rollups(conn, epoch, params, ids)
+    facts = _node_facts(conn, epoch, params, nodes, ids, as_of)
+    inputs = [_node_input(node, rollups[node[0]], facts, params) for node in nodes]
+    return inputs, _network_conditions(inputs)
+
+
+@dataclass(frozen=True, slots=True)
+class _NodeFacts:
+    """What slashing and staking know of the epoch's nodes and providers as of its end."""
+
+    standing: dict[str, sl.NodeStanding]
+    good: sl.NodeStanding  # the standing of a node slashing has no record of
+    under_since: dict[str, int]
+    tiers: dict[str, str]
+    as_of_s: int
+
+
+def _node_facts(
+    conn: Connection,
+    epoch: int,
+    params: ParameterSet,
+    nodes: Sequence[keepers.NodeAsOf],
+    ids: Sequence[str],
+    as_of: dt.datetime,
+) -> _NodeFacts:
+    """Read the standing of the nodes, and stake compliance and tiers of their providers."""
+    standing = keepers.standings_as_of(conn, epoch, params, ids)
+    stake = keepers.stake_compliance(conn, nodes, as_of)
+    tiers = keepers.commitment_tiers_as_of(conn, stake.required, as_of, params)
+    return _NodeFacts(
+        standing, sl.new_standing("-"), stake.under_since, tiers, int(as_of.timestamp())
     )
-    standing = standings_as_of(conn, epoch, params, ids)
-    good = sl.new_standing("-")
-    stake = staking.stake_compliance(conn, nodes, as_of)
-    tiers = staking.commitment_tiers_as_of(conn, stake.required, as_of, params)
-    under_since = stake.under_since
-    inputs = []
+
+
+def _node_input(
+    node: keepers.NodeAsOf, r: NodeEpochRollup, facts: _NodeFacts, params: ParameterSet
+) -> NodeRewardInput:
+    """One node's reward input from its version, its rollup and what others know of it."""
+    node_id, provider_id, ptype, region, capacity_ppm, _ = node
+    st = facts.standing.get(node_id, facts.good)
+    # Capacity that was on duty: declared maintenance is not downtime, but earns nothing.
+    capacity = capacity_ppm * r.availability_ppm // PPM
+    return NodeRewardInput(
+        node_id=node_id, provider_id=provider_id, provider_type=ptype, region=region,
+        capacity_units_ppm=capacity,
+        commitment_tier=facts.tiers.get(provider_id, DEFAULT_COMMITMENT_TIER),
+        standing_ppm=st.standing_ppm, jailed=st.status == sl.StandingStatus.JAILED,
+        tombstoned=st.status == sl.StandingStatus.TOMBSTONED,
+        # Under stake: rewards continue for a 24 h grace, then stop until compliant.
+        under_staked=not sl.under_stake_rewards_eligible(
+            facts.under_since.get(provider_id), facts.as_of_s, params
+        ),
+        rollup=r,
+    )  # fmt: skip
+
+
+def _network_conditions(inputs: Sequence[NodeRewardInput]) -> NetworkConditions:
+    """Network utilization: mean GPU utilization reported this epoch (rounded down)."""
     util_sum = util_n = active = 0
-    for node_id, provider_id, ptype, region, capacity_ppm, _ in nodes:
-        r = rollups[node_id]
-        st = standing.get(node_id, good)
-        # Capacity that was on duty: declared maintenance is not downtime, but earns nothing.
-        capacity = capacity_ppm * r.availability_ppm // 1_000_000
-        inputs.append(
-            NodeRewardInput(
-                node_id=node_id, provider_id=provider_id, provider_type=ptype, region=region,
-                capacity_units_ppm=capacity,
-                commitment_tier=tiers.get(provider_id, DEFAULT_COMMITMENT_TIER),
-                standing_ppm=st.standing_ppm, jailed=st.status == sl.STATUS_JAILED,
-                tombstoned=st.status == sl.STATUS_TOMBSTONED,
-                # Under stake: rewards continue for a 24 h grace, then stop until compliant.
-                under_staked=not sl.under_stake_rewards_eligible(
-                    under_since.get(provider_id), int(as_of.timestamp()), params
-                ),
-                rollup=r,
-            )
-        )  # fmt: skip
+    for node in inputs:
+        r = node.rollup
         if r.heartbeats_received:
             active += 1
             util_sum += r.gpu_util_ppm_sum
             util_n += r.heartbeats_received
-    # Network utilization: mean GPU utilization reported this epoch (rounded down).
-    network = NetworkConditions(
+    return NetworkConditions(
         utilization_ppm=util_sum // util_n if util_n else 0, active_nodes=active
     )
-    return inputs, network
 
 
 def close_epoch(
@@ -113,40 +142,63 @@ def close_epoch(
 ) -> CloseResult:
     """Close ``epoch``: compute every node's reward and post one linked batch of transfers."""
     require_settled(epoch, now, params)
-    repo = RewardsRepository(conn)
+    repo = keepers.RewardsRepository(conn)
     repo.lock_epoch(epoch)
     done = repo.get_epoch(epoch)
     if done is not None:
         return CloseResult(done, closed_now=False)
+    last = _previous_epoch(repo, epoch)
+    keepers.catch_up(conn, now=now)
+    inputs, network = gather_inputs(conn, epoch, params)
+    result = compute_epoch(epoch, inputs, network, last.scale_ppm if last else None, params)
+    _post_rewards(conn, epoch, result, now)
+    root, leaf_count = _store_leaves(repo, epoch, result)
+    _store_receipts(repo, epoch, result)
+    digest = inputs_digest(inputs, network)
+    repo.insert_epoch(_epoch_values(epoch, result, network, digest, root, leaf_count, now))
+    row = repo.get_epoch(epoch)
+    assert row is not None
+    return CloseResult(row, closed_now=True, rewards=result)
+
+
+def _previous_epoch(repo: keepers.RewardsRepository, epoch: int) -> keepers.EpochRow | None:
+    """The last closed epoch, refusing to close ``epoch`` unless it is the next one."""
     last = repo.last_closed()
     if last is not None and epoch != last.epoch + 1:
         raise Conflict(
             f"epoch {epoch}: epochs close in order; the next to close is {last.epoch + 1}",
             code="epoch_out_of_order", field="epoch",
         )  # fmt: skip
-    telemetry.catch_up(conn, now=now)
-    inputs, network = gather_inputs(conn, epoch, params)
-    result = compute_epoch(epoch, inputs, network, last.scale_ppm if last else None, params)
-    _post_rewards(conn, epoch, result, now)
+    return last
 
+
+def _store_leaves(
+    repo: keepers.RewardsRepository, epoch: int, result: EpochRewards
+) -> tuple[bytes, int]:
+    """Store every provider's cumulative earnings with its merkle proof; return the root (all
+    zeros when nobody has earned anything yet) and the number of leaves."""
     cumulative = repo.cumulative_before(epoch)
+    before = sum(cumulative.values())
     for provider, amount in result.provider_totals.items():
         if amount:
             cumulative[provider] = cumulative.get(provider, 0) + amount
+    # The tree commits to everything earned so far: the last tree plus this epoch, exactly.
+    assert sum(cumulative.values()) == before + result.distributed_base_units
     leaves = sorted((p, c) for p, c in cumulative.items() if c > 0)
-    digest = inputs_digest(inputs, network)
-    if leaves:
-        tree = build_tree(leaves)
-        root = tree.root
-        repo.copy_leaves(
-            epoch,
-            (
-                (p, result.provider_totals.get(p, 0), c, i, b"".join(tree.proof(i)))
-                for i, (p, c) in enumerate(leaves)
-            ),
-        )
-    else:
-        root = bytes(32)
+    if not leaves:
+        return bytes(32), 0
+    tree = build_tree(leaves)
+    repo.copy_leaves(
+        epoch,
+        (
+            (p, result.provider_totals.get(p, 0), c, i, b"".join(tree.proof(i)))
+            for i, (p, c) in enumerate(leaves)
+        ),
+    )
+    return tree.root, len(leaves)
+
+
+def _store_receipts(repo: keepers.RewardsRepository, epoch: int, result: EpochRewards) -> None:
     repo.copy_receipts(
         epoch,
         (
@@ -154,32 +206,39 @@ def close_epoch(
             for r in result.receipts
         ),
     )
-    repo.insert_epoch(
-        {
-            "epoch": epoch,
-            "pool": result.pool_base_units,
-            "distributed": result.distributed_base_units,
-            "undistributed": result.undistributed_base_units,
-            "scale_ppm": result.scale.scale_ppm,
-            "scale": orjson.dumps(_plain(result.scale)).decode(),
-            "network": orjson.dumps(_plain(network)).decode(),
-            "total_weight": result.total_weight,
-            "node_count": len(result.receipts),
-            "eligible_nodes": result.eligible_nodes,
-            "params_version": result.params_version,
-            "params_hash": result.params_hash,
-            "calculator_version": CALCULATOR_VERSION,
-            "inputs_digest": digest,
-            "root": root,
-            "provenance": provenance_digest(root, digest, result.params_hash, CALCULATOR_VERSION),
-            "leaf_count": len(leaves),
-            "receipt_fields": orjson.dumps(list(RewardReceipt._fields)).decode(),
-            "closed_at": now,
-        }
-    )
-    row = repo.get_epoch(epoch)
-    assert row is not None
-    return CloseResult(row, closed_now=True, rewards=result)
+
+
+def _epoch_values(
+    epoch: int,
+    result: EpochRewards,
+    network: NetworkConditions,
+    digest: str,
+    root: bytes,
+    leaf_count: int,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The epoch row: the pool, its scaling, and what the root commits to."""
+    return {
+        "epoch": epoch,
+        "pool": result.pool_base_units,
+        "distributed": result.distributed_base_units,
+        "undistributed": result.undistributed_base_units,
+        "scale_ppm": result.scale.scale_ppm,
+        "scale": orjson.dumps(_plain(result.scale)).decode(),
+        "network": orjson.dumps(_plain(network)).decode(),
+        "total_weight": result.total_weight,
+        "node_count": len(result.receipts),
+        "eligible_nodes": result.eligible_nodes,
+        "params_version": result.params_version,
+        "params_hash": result.params_hash,
+        "calculator_version": CALCULATOR_VERSION,
+        "inputs_digest": digest,
+        "root": root,
+        "provenance": provenance_digest(root, digest, result.params_hash, CALCULATOR_VERSION),
+        "leaf_count": leaf_count,
+        "receipt_fields": orjson.dumps(list(RewardReceipt._fields)).decode(),
+        "closed_at": now,
+    }
 
 
 #: Receipt fields beyond 64 bits: JSON strings, so no client parses them into a float.
@@ -209,11 +268,13 @@ def _post_rewards(conn: Connection, epoch: int, result: EpochRewards, now: dt.da
     """One linked batch: emission -> each provider's accrued rewards. Deterministic ids make a
     retry find them (the batch is applied once or not at all)."""
     payees = sorted((p, a) for p, a in result.provider_totals.items() if a > 0)
+    # The batch pays out exactly what the allocation distributed, no more and no less.
+    assert sum(a for _, a in payees) == result.distributed_base_units
     if not payees:
         return
-    emission = open_system_accounts(conn)["emission"]
-    repo = LedgerRepository(conn)
-    accrued = repo.accounts_by_owner_kind([p for p, _ in payees], "rewards_accrued")
+    emission = keepers.open_system_accounts(conn)[AccountKind.EMISSION]
+    repo = keepers.LedgerRepository(conn)
+    accrued = repo.accounts_by_owner_kind([p for p, _ in payees], AccountKind.REWARDS_ACCRUED)
     requests = [
         TransferRequest(
             f"reward:{epoch}:{provider}", emission, accrued[provider], amount, codes.REWARD,
@@ -221,7 +282,7 @@ def _post_rewards(conn: Connection, epoch: int, result: EpochRewards, now: dt.da
         )
         for provider, amount in payees
     ]  # fmt: skip
-    create_transfers(conn, requests, now=now)
+    keepers.create_transfers(conn, requests, now=now)
 
 
 def due_epochs(conn: Connection, *, now: dt.datetime, params: ParameterSet) -> list[int]:
@@ -232,7 +293,7 @@ def due_epochs(conn: Connection, *, now: dt.datetime, params: ParameterSet) -> l
     """
     now_s = int(now.timestamp())
     current = now_s // params.epoch.epoch_length_s
-    last = RewardsRepository(conn).last_closed()
+    last = keepers.RewardsRepository(conn).last_closed()
     start = last.epoch + 1 if last else current - 1
     return [e for e in range(start, current) if now_s >= epoch_settles_at(e, params)][:24]
 
@@ -250,7 +311,7 @@ class EpochCheck:
 def verify_epoch(conn: Connection, epoch: int, *, params: ParameterSet) -> EpochCheck:
     """Recompute a closed epoch from the raw heartbeats (not the stored rollups or results)
     and the ledger, and compare node amounts, provider totals, transfers and the root."""
-    repo = RewardsRepository(conn)
+    repo = keepers.RewardsRepository(conn)
     stored = repo.get_epoch(epoch)
     if stored is None:
         return EpochCheck(epoch, [f"epoch {epoch} is not closed"])

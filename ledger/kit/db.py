@@ -1,13 +1,16 @@
-"""Engines and transactions. The application runs as the restricted ledger role."""
+"""Engines, transactions, and the text encodings every repository sends to PostgreSQL.
+
+The application runs as the restricted ledger role.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 #: Seconds after which a pooled connection is replaced.
 POOL_RECYCLE_S = 600
@@ -48,6 +51,43 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read of one moment: a REPEATABLE READ transaction, rolled back when the block ends.
+
+    ``verify`` and the audit compare transfers with balances, so both must come from the same
+    snapshot.
+    """
+    with engine.connect() as conn:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        yield conn
+
+
 def driver(conn: Connection) -> Any:
     """The psycopg connection under a SQLAlchemy one (for COPY and pipelined statements)."""
     return conn.connection.driver_connection
+
+
+def int_array(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers: far cheaper to send than a list adapted per item."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def copy_escape(value: str) -> str:
+    """Escape a value for COPY's text format (ids and numbers never need it; JSON may)."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def copy_text(pg: Any, statement: str, lines: Iterable[str], chunk_rows: int = 2_000) -> None:
+    """Stream COPY text lines in chunks (PostgreSQL ingests one while Python builds the next)."""
+    with pg.cursor() as cur, cur.copy(statement) as copy:
+        buf: list[str] = []
+        for line in lines:
+            buf.append(line)
+            if len(buf) >= chunk_rows:
+                copy.write("".join(buf))
+                buf.clear()
+        if buf:
+            copy.write("".join(buf))

@@ -7,6 +7,7 @@ connections, not fakes; set the variables to use external servers instead.
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from dataclasses import dataclass
@@ -25,12 +26,19 @@ _pg_servers: dict[Path, Any] = {}
 _valkeys: dict[Path, Any] = {}
 
 
+class Source(enum.StrEnum):
+    """Where a server comes from."""
+
+    EXTERNAL = "external"  # DATABASE_URL / REDIS_URL
+    EMBEDDED = "embedded"  # started by the service in its data directory
+
+
 @dataclass(frozen=True)
 class Resolved:
     """A DSN and where it came from (for the start-up banner)."""
 
     url: str
-    source: str  # "external" or "embedded"
+    source: Source
 
 
 def normalize_pg_url(url: str) -> str:
@@ -131,16 +139,16 @@ def stop_embedded(data_dir: Path) -> None:
 def resolve_database_url(settings: Settings) -> Resolved:
     """DATABASE_URL if set, else the embedded PostgreSQL's ledger database."""
     if settings.database_url:
-        return Resolved(normalize_pg_url(settings.database_url), "external")
+        return Resolved(normalize_pg_url(settings.database_url), Source.EXTERNAL)
     server = start_embedded_postgres(settings.data_dir)
-    return Resolved(ensure_database(server, EMBEDDED_DB_NAME), "embedded")
+    return Resolved(ensure_database(server, EMBEDDED_DB_NAME), Source.EMBEDDED)
 
 
 def resolve_redis_url(settings: Settings) -> Resolved:
     """REDIS_URL if set, else the embedded Valkey."""
     if settings.redis_url:
-        return Resolved(settings.redis_url, "external")
-    return Resolved(start_embedded_valkey(settings.data_dir), "embedded")
+        return Resolved(settings.redis_url, Source.EXTERNAL)
+    return Resolved(start_embedded_valkey(settings.data_dir), Source.EMBEDDED)
 
 
 def describe(url: str) -> str:

@@ -4,12 +4,14 @@ the current version of each node for fast lookups."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
 from ledger.kit.db import driver
+from ledger.registry.domain import NodeStatus
 
 #: (node_id, provider_id, provider_type, region, capacity_units_ppm, required stake)
 NodeAsOf = tuple[str, str, str, str, int, int]
@@ -25,7 +27,7 @@ class NodeRow:
     node_address: str
     fingerprint: str
     capacity_units_ppm: int
-    status: str
+    status: NodeStatus
     max_seq: int
 
 
@@ -36,6 +38,11 @@ NODE_COLUMNS = (
     "capacity_units_ppm, status, "
     "(SELECT coalesce(max(s.seq), 0) FROM heartbeat_seqs s WHERE s.node_id = nodes.node_id)"
 )
+
+
+def _node_row(r: Sequence[Any]) -> NodeRow:
+    """A row of NODE_COLUMNS."""
+    return NodeRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], NodeStatus(r[8]), r[9])
 
 
 class RegistryRepository:
@@ -66,19 +73,19 @@ class RegistryRepository:
         row = self.pg.execute(
             f"SELECT {NODE_COLUMNS} FROM nodes WHERE node_id = %s FOR UPDATE", (node_id,)
         ).fetchone()
-        return NodeRow(*row) if row else None
+        return _node_row(row) if row else None
 
     def get_node(self, node_id: str) -> NodeRow | None:
         row = self.pg.execute(
             f"SELECT {NODE_COLUMNS} FROM nodes WHERE node_id = %s", (node_id,)
         ).fetchone()
-        return NodeRow(*row) if row else None
+        return _node_row(row) if row else None
 
     def nodes_by_ids(self, node_ids: list[str]) -> dict[str, NodeRow]:
         rows = self.pg.execute(
             f"SELECT {NODE_COLUMNS} FROM nodes WHERE node_id = ANY(%s::text[])", (node_ids,)
         ).fetchall()
-        return {r[0]: NodeRow(*r) for r in rows}
+        return {r[0]: _node_row(r) for r in rows}
 
     def list_nodes(self, provider_id: str | None, after: str, limit: int) -> list[NodeRow]:
         where = "node_id > %s" + (" AND provider_id = %s" if provider_id else "")
@@ -87,7 +94,7 @@ class RegistryRepository:
             f"SELECT {NODE_COLUMNS} FROM nodes WHERE {where} ORDER BY node_id LIMIT %s",
             (*params, limit),
         ).fetchall()
-        return [NodeRow(*r) for r in rows]
+        return [_node_row(r) for r in rows]
 
     def write_version(self, v: dict[str, Any]) -> None:
         """Append a node version and make it current."""

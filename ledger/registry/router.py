@@ -9,12 +9,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.kit.db import transaction
-from ledger.kit.errors import NotFound
-from ledger.kit.http import require_operator
+from ledger.kit.http import page_of, require_operator
 from ledger.kit.limits import MAX_PAGE_SIZE
 from ledger.registry import service as registry
 from ledger.registry.domain import HardwareProfile
-from ledger.registry.repository import NodeRow, RegistryRepository
+from ledger.registry.repository import NodeRow
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 
@@ -159,25 +158,21 @@ def list_nodes(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
 ) -> dict[str, Any]:
     """Current version of each node, by node id."""
+    # The cursor is the last node id of the previous page; none starts before every id.
     with request.app.state.runtime.engine.connect() as conn:
-        rows = RegistryRepository(conn).list_nodes(
-            provider_id.lower() if provider_id else None, cursor or "", limit + 1
+        rows = registry.list_nodes(
+            conn,
+            provider_id=provider_id.lower() if provider_id else None,
+            after_node_id=cursor or "",
+            limit=limit + 1,
         )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {
-        "items": [NodeOut.of(r).model_dump() for r in rows],
-        "next_cursor": rows[-1].node_id if more and rows else None,
-    }
+    items, next_cursor = page_of(rows, limit, lambda n: n.node_id)
+    return {"items": [NodeOut.of(r).model_dump() for r in items], "next_cursor": next_cursor}
 
 
 @router.get("/nodes/{node_id}", response_model=dict[str, Any])
 def read_node(request: Request, node_id: NodeId) -> dict[str, Any]:
     """A node and every version of it."""
     with request.app.state.runtime.engine.connect() as conn:
-        repo = RegistryRepository(conn)
-        row = repo.get_node(node_id)
-        if row is None:
-            raise NotFound(f"node {node_id} is not registered", code="node_not_found")
-        history = repo.node_history(node_id)
+        row, history = registry.node_with_history(conn, node_id)
     return {"node": NodeOut.of(row).model_dump(), "history": history}

@@ -6,18 +6,20 @@ Every change of a node is a new version; nothing in its history is edited.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Connection
 
-from ledger.accounting.service import open_provider_accounts
 from ledger.kit.errors import Conflict, InvalidInput, NotFound
 from ledger.kit.limits import MAX_MAINTENANCE_WINDOW_S
 from ledger.params.domain import ParameterSet
+from ledger.registry import keepers
 from ledger.registry.domain import (
     NODE_ID_RE,
     HardwareProfile,
+    NodeStatus,
     capacity_units_ppm,
     required_stake_base_units,
     validate_address,
@@ -37,7 +39,7 @@ def register_provider(conn: Connection, *, owner_address: str, payout_address: s
             code="exists_with_different_payout_address",
             field="payout_address",
         )
-    open_provider_accounts(conn, pid)
+    keepers.open_provider_accounts(conn, pid)
     return pid
 
 
@@ -57,7 +59,7 @@ def register_node(
     return _write_node(
         conn, node_id=node_id, provider_id=provider_id, provider_type=provider_type,
         region=region, hardware=hardware, node_address=node_address, params=params,
-        mode="register", now=now,
+        mode=_Write.REGISTER, now=now,
     )  # fmt: skip
 
 
@@ -79,8 +81,20 @@ def update_node(
     return _write_node(
         conn, node_id=node_id, provider_id=current.provider_id, provider_type=provider_type,
         region=region, hardware=hardware, node_address=node_address, params=params,
-        mode="update", now=now,
+        mode=_Write.UPDATE, now=now,
     )  # fmt: skip
+
+
+class _Write(enum.StrEnum):
+    """Which command writes a node version."""
+
+    REGISTER = "register"  # a new node, or a repeat of its registration
+    UPDATE = "update"  # a new version of a registered node
+
+
+#: Fields of a version that a repeated registration need not repeat: they are derived from the
+#: parameters in force, or are when it was written.
+_DERIVED_FIELDS = frozenset({"required_stake_base_units", "params_version", "created_at"})
 
 
 def _write_node(
@@ -93,9 +107,10 @@ def _write_node(
     hardware: HardwareProfile,
     node_address: str,
     params: ParameterSet,
-    mode: str,
+    mode: _Write,
     now: dt.datetime,
 ) -> NodeRow:
+    """Check the input, then append the node's next version (or find the same one stored)."""
     if not isinstance(node_id, str) or not NODE_ID_RE.match(node_id):
         raise InvalidInput(
             "node_id: 1-64 letters, digits, '.', '_', ':' or '-'",
@@ -112,7 +127,37 @@ def _write_node(
             code="provider_not_found",
         )
     current = repo.lock_node(node_id)
-    version: dict[str, Any] = {
+    version = _active_version(
+        node_id, provider_id, provider_type, region, hardware, address, params, now
+    )
+    if current is None:
+        if mode is _Write.UPDATE:
+            raise NotFound(f"node {node_id} is not registered", code="node_not_found")
+        version["version"] = 1
+    else:
+        if current.status is NodeStatus.DEREGISTERED:
+            raise Conflict(
+                f"node {node_id} was deregistered; register a new node id",
+                code="node_deregistered", field="node_id",
+            )  # fmt: skip
+        if mode is _Write.REGISTER:
+            return _repeated_registration(repo, current, version)
+        version["version"] = current.version + 1
+    return _append_version(repo, version)
+
+
+def _active_version(
+    node_id: str,
+    provider_id: str,
+    provider_type: str,
+    region: str,
+    hardware: HardwareProfile,
+    address: str,
+    params: ParameterSet,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The columns of an active node version (all but its number)."""
+    return {
         "node_id": node_id,
         "provider_id": provider_id,
         "provider_type": provider_type,
@@ -121,42 +166,37 @@ def _write_node(
         "node_address": address,
         "capacity_units_ppm": capacity_units_ppm(hardware, params),
         "required_stake_base_units": required_stake_base_units(provider_type, hardware, params),
-        "status": "active",
+        "status": NodeStatus.ACTIVE,
         "params_version": params.version,
         "created_at": now,
     }
-    if current is not None:
-        if current.status == "deregistered":
-            raise Conflict(
-                f"node {node_id} was deregistered; register a new node id",
-                code="node_deregistered", field="node_id",
-            )  # fmt: skip
-        if mode == "register":
-            if current.provider_id != provider_id:
-                raise Conflict(
-                    f"node {node_id} belongs to another provider",
-                    code="exists_with_different_provider_id", field="provider_id",
-                )  # fmt: skip
-            latest = repo.node_history(node_id)[-1]
-            same = all(
-                latest[k] == version[k]
-                for k in version
-                if k not in ("required_stake_base_units", "params_version", "created_at")
-            )
-            if same:
-                return current
-            raise Conflict(
-                f"node {node_id} is registered with another profile; use update",
-                code="exists_with_different_profile", field="node_id",
-            )  # fmt: skip
-        version["version"] = current.version + 1
-    else:
-        if mode == "update":
-            raise NotFound(f"node {node_id} is not registered", code="node_not_found")
-        version["version"] = 1
+
+
+def _repeated_registration(
+    repo: RegistryRepository, current: NodeRow, version: dict[str, Any]
+) -> NodeRow:
+    """A registration of a registered node: the same one again returns it unchanged; another
+    provider or another profile is a conflict (a new profile is an update)."""
+    node_id = current.node_id
+    if current.provider_id != version["provider_id"]:
+        raise Conflict(
+            f"node {node_id} belongs to another provider",
+            code="exists_with_different_provider_id", field="provider_id",
+        )  # fmt: skip
+    latest = repo.node_history(node_id)[-1]
+    if all(latest[k] == version[k] for k in version if k not in _DERIVED_FIELDS):
+        return current
+    raise Conflict(
+        f"node {node_id} is registered with another profile; use update",
+        code="exists_with_different_profile", field="node_id",
+    )  # fmt: skip
+
+
+def _append_version(repo: RegistryRepository, version: dict[str, Any]) -> NodeRow:
+    """Append a version and return the node as it now is."""
     repo.write_version(version)
-    row = repo.get_node(node_id)
-    assert row is not None
+    row = repo.get_node(version["node_id"])
+    assert row is not None and row.version == version["version"], (row, version["version"])
     return row
 
 
@@ -168,18 +208,15 @@ def deregister_node(
     current = repo.lock_node(node_id)
     if current is None:
         raise NotFound(f"node {node_id} is not registered", code="node_not_found")
-    if current.status == "deregistered":
+    if current.status is NodeStatus.DEREGISTERED:
         return current
     latest = repo.node_history(node_id)[-1]
     latest["required_stake_base_units"] = int(latest["required_stake_base_units"])
     latest.update(
-        version=current.version + 1, status="deregistered", params_version=params.version,
-        created_at=now,
+        version=current.version + 1, status=NodeStatus.DEREGISTERED,
+        params_version=params.version, created_at=now,
     )  # fmt: skip
-    repo.write_version(latest)
-    row = repo.get_node(node_id)
-    assert row is not None
-    return row
+    return _append_version(repo, latest)
 
 
 def declare_maintenance(
@@ -197,7 +234,7 @@ def declare_maintenance(
     """
     repo = RegistryRepository(conn)
     node = repo.lock_node(node_id)
-    if node is None or node.status != "active":
+    if node is None or node.status is not NodeStatus.ACTIVE:
         raise NotFound(f"node {node_id} is not an active node", code="node_not_found")
     now_ts = int(now.timestamp())
     for fld, v in (("start_ts", start_ts), ("end_ts", end_ts)):
@@ -232,3 +269,20 @@ def declare_maintenance(
                 code="maintenance_budget_exceeded",
             )
     return repo.add_maintenance(node_id, start_ts, end_ts, now)
+
+
+def list_nodes(
+    conn: Connection, *, provider_id: str | None, after_node_id: str, limit: int
+) -> list[NodeRow]:
+    """Current version of each node by node id, after ``after_node_id``; one provider's if
+    ``provider_id`` is given."""
+    return RegistryRepository(conn).list_nodes(provider_id, after_node_id, limit)
+
+
+def node_with_history(conn: Connection, node_id: str) -> tuple[NodeRow, list[dict[str, Any]]]:
+    """A node's current version and every version of it, oldest first."""
+    repo = RegistryRepository(conn)
+    row = repo.get_node(node_id)
+    if row is None:
+        raise NotFound(f"node {node_id} is not registered", code="node_not_found")
+    return row, repo.node_history(node_id)

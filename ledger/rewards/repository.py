@@ -11,8 +11,7 @@ import orjson
 from sqlalchemy import Connection
 
 from ledger.accounting.domain import codes
-from ledger.accounting.repository import copy_escape, copy_text
-from ledger.kit.db import driver
+from ledger.kit.db import copy_escape, copy_text, driver
 
 #: Advisory-lock namespace of epoch closing ("SWRD").
 EPOCH_LOCK_NAMESPACE = 0x53575244

@@ -1,30 +1,27 @@
-"""SQL for slashing: violations, penalties and their settlement events (all append-only).
+"""All of slashing's SQL: violations, penalties and their settlement events, appeals and their
+votes, and approved releases of jailed nodes (all append-only).
 
 A penalty's current status is the status of its settlement event (``executed`` / ``voided``)
-if it has one, else the status it was decided with (``warning`` / ``pending``).
+if it has one, else the status it was decided with (``warning`` / ``pending``, i.e.
+``SlashStatus.WARNING`` / ``SlashStatus.HELD``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection
 
 from ledger.kit.db import driver
-from ledger.slashing import domain as sl
+from ledger.slashing.domain import SlashStatus, ViolationClass, ViolationKind
 
 #: Advisory-lock namespace of slashing decisions and settlements ("SLSH").
 SLASHING_LOCK_NAMESPACE = 0x534C5348
-
-# The slash lifecycle of the domain, plus "warning" for a decision that moves no money.
-STATUS_WARNING = "warning"
-STATUS_PENDING = sl.SLASH_PENDING
-STATUS_EXECUTED = sl.SLASH_EXECUTED
-STATUS_VOIDED = sl.SLASH_VOIDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +30,8 @@ class PenaltyRow:
     violation_id: str
     node_id: str
     provider_id: str
-    kind: str
-    klass: str
+    kind: ViolationKind
+    klass: ViolationClass
     infraction_epoch: int
     infraction_at_s: int
     outcome: str
@@ -47,7 +44,7 @@ class PenaltyRow:
     jail_until_s: int | None
     tombstone: bool
     appeal_deadline_s: int
-    status: str
+    status: SlashStatus
     rule: str
     decided_at: dt.datetime
     settled_at: dt.datetime | None
@@ -67,10 +64,10 @@ PENALTY_SELECT = (
 
 def _penalty_row(r: Sequence[Any]) -> PenaltyRow:
     return PenaltyRow(
-        r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), int(r[7]), r[8], int(r[9]), int(r[10]),
-        int(r[11]), int(r[12]), int(r[13]), int(r[14]),
-        None if r[15] is None else int(r[15]), bool(r[16]), int(r[17]), r[18], r[19], r[20],
-        r[21], dict(r[22]),
+        r[0], r[1], r[2], r[3], ViolationKind(r[4]), ViolationClass(r[5]), int(r[6]), int(r[7]),
+        r[8], int(r[9]), int(r[10]), int(r[11]), int(r[12]), int(r[13]), int(r[14]),
+        None if r[15] is None else int(r[15]), bool(r[16]), int(r[17]), SlashStatus(r[18]),
+        r[19], r[20], r[21], dict(r[22]),
     )  # fmt: skip
 
 
@@ -213,3 +210,99 @@ class SlashingRepository:
             (penalty_id, status, at, Jsonb(document)),
         )
         return bool(cur.rowcount)
+
+    # --- the standing replay ------------------------------------------------------------------
+
+    def facts_of_penalties_before(
+        self, cutoff: dt.datetime
+    ) -> list[tuple[str, dict[str, Any], dt.datetime, str | None, dt.datetime | None]]:
+        """(node_id, document, decided_at, settlement status, settled at) of every penalty
+        decided before ``cutoff``, in decision order (status and time None while unsettled)."""
+        return [
+            (r[0], r[1], r[2], r[3], r[4])
+            for r in self.pg.execute(
+                "SELECT p.node_id, p.document, p.decided_at, e.status, e.at "
+                "FROM slash_penalties p LEFT JOIN slash_penalty_events e ON e.penalty_id = p.id "
+                "WHERE p.decided_at < %s ORDER BY p.decided_at, p.id",
+                (cutoff,),
+            ).fetchall()
+        ]
+
+    def unclean_node_epochs(
+        self, node_ids: Sequence[str], before_epoch: int
+    ) -> set[tuple[str, int]]:
+        """(node_id, epoch) of the nodes' epochs before ``before_epoch`` with a counted (not
+        waived) violation."""
+        return {
+            (r[0], int(r[1]))
+            for r in self.pg.execute(
+                "SELECT DISTINCT node_id, infraction_epoch FROM slash_violations "
+                "WHERE node_id = ANY(%s::text[]) AND NOT waived AND infraction_epoch < %s",
+                (node_ids, before_epoch),
+            ).fetchall()
+        }
+
+    # --- releases -----------------------------------------------------------------------------
+
+    def insert_release(
+        self, node_id: str, kind: str, approved_at: dt.datetime, reference: str
+    ) -> int:
+        """Record an approved review or passed compliance check; its id, or 0 when the
+        reference (the idempotency key) was already recorded."""
+        row = self.pg.execute(
+            "INSERT INTO node_releases (node_id, kind, approved_at, reference) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (reference) DO NOTHING RETURNING id",
+            (node_id, kind, approved_at, reference),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def releases_before(
+        self, node_ids: Sequence[str], cutoff: dt.datetime
+    ) -> list[tuple[str, str, dt.datetime]]:
+        """(node_id, kind, approved_at) of the nodes' releases approved before ``cutoff``."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self.pg.execute(
+                "SELECT node_id, kind, approved_at FROM node_releases "
+                "WHERE node_id = ANY(%s::text[]) AND approved_at < %s",
+                (node_ids, cutoff),
+            ).fetchall()
+        ]
+
+    # --- appeals ------------------------------------------------------------------------------
+
+    def insert_appeal(
+        self, penalty_id: str, filed_at: dt.datetime, counter_evidence: Mapping[str, str]
+    ) -> None:
+        """Record the appeal of a penalty; a second appeal of it changes nothing."""
+        self.pg.execute(
+            "INSERT INTO slash_appeals (penalty_id, filed_at, counter_evidence) "
+            "VALUES (%s, %s, %s) ON CONFLICT (penalty_id) DO NOTHING",
+            (penalty_id, filed_at, orjson.dumps(dict(counter_evidence)).decode()),
+        )
+
+    def get_appeal(self, penalty_id: str) -> tuple[dt.datetime, dict[str, str]] | None:
+        """(filed_at, counter_evidence) of the penalty's appeal, or None."""
+        row = self.pg.execute(
+            "SELECT filed_at, counter_evidence FROM slash_appeals WHERE penalty_id = %s",
+            (penalty_id,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def appeal_votes(self, penalty_id: str) -> dict[str, str]:
+        """Governor -> vote of the penalty's appeal, ordered by governor."""
+        return dict(
+            self.pg.execute(
+                "SELECT governor, vote FROM slash_appeal_votes WHERE penalty_id = %s "
+                "ORDER BY governor",
+                (penalty_id,),
+            ).fetchall()
+        )
+
+    def insert_vote(self, penalty_id: str, governor: str, vote: str, cast_at: dt.datetime) -> None:
+        """Record a governor's vote; a vote already recorded is kept as it is."""
+        self.pg.execute(
+            "INSERT INTO slash_appeal_votes (penalty_id, governor, vote, cast_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (penalty_id, governor, vote, cast_at),
+        )

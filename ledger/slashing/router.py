@@ -18,7 +18,7 @@ from ledger.kit.http import require_operator
 from ledger.kit.limits import MAX_PAGE_SIZE
 from ledger.slashing import appeals
 from ledger.slashing import service as slashing
-from ledger.slashing.repository import PenaltyRow, SlashingRepository
+from ledger.slashing.repository import PenaltyRow
 
 router = APIRouter(prefix="/v1", tags=["slashing"])
 
@@ -77,7 +77,7 @@ def node_violations(request: Request, node_id: NodeId) -> dict[str, Any]:
     """Every violation found for the node, with its evidence; waived ones (network incidents)
     with the waiver's evidence."""
     with request.app.state.runtime.engine.connect() as conn:
-        return {"items": SlashingRepository(conn).violations_of_node(node_id, MAX_PAGE_SIZE)}
+        return {"items": slashing.violations_of_node(conn, node_id, MAX_PAGE_SIZE)}
 
 
 @router.get("/penalties/{penalty_id}/appeal")

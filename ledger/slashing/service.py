@@ -9,11 +9,12 @@ database and moves the money (SPEC 6):
   ``available`` drops immediately; nothing is posted during the appeal window.
 - ``execute_due`` posts the holds after the appeal deadline and splits what was escrowed
   50 / 30 / 20 into insurance pool, treasury and burn (``split_slashed``: exact sum).
-- ``void_penalty`` voids the holds while the penalty is pending: every balance is as before.
+- ``void_penalty`` voids the holds while the penalty is held: every balance is as before.
 
 Every transfer id is derived from the penalty id, which is derived from the violation id (the
 evidence), so retries and duplicate reports never slash twice. Services run inside the caller's
-transaction and never commit; time is an argument.
+transaction and never commit; time is an argument. What this needs from other modules is
+declared in ``ledger.slashing.keepers``.
 """
 
 from __future__ import annotations
@@ -28,27 +29,13 @@ from sqlalchemy import Connection
 
 from ledger.accounting.domain import codes
 from ledger.accounting.domain.transfers import TransferKind, TransferRequest
-from ledger.accounting.repository import AccountRow, LedgerRepository
-from ledger.accounting.service import create_transfers, open_system_accounts
-from ledger.kit.db import driver
 from ledger.kit.errors import Conflict, InvalidInput, NotFound
 from ledger.kit.limits import EXECUTE_LIMIT
 from ledger.params.domain import ParameterSet
 from ledger.params.domain.epochs import epoch_end, require_settled
-from ledger.registry.repository import NodeAsOf, RegistryRepository
-from ledger.rewards.repository import RewardsRepository
 from ledger.slashing import domain as sl
-from ledger.slashing.repository import (
-    STATUS_EXECUTED,
-    STATUS_PENDING,
-    STATUS_VOIDED,
-    STATUS_WARNING,
-    PenaltyRow,
-    SlashingRepository,
-)
-from ledger.staking import service as staking
-from ledger.staking.repository import StakingRepository
-from ledger.telemetry import service as telemetry
+from ledger.slashing import keepers
+from ledger.slashing.repository import PenaltyRow, SlashingRepository
 
 #: Hold parts in the order they are taken: rewards first, then bonded, then unbonding stake.
 HOLD_PARTS: Final[tuple[tuple[str, str], ...]] = (
@@ -57,8 +44,12 @@ HOLD_PARTS: Final[tuple[tuple[str, str], ...]] = (
     ("unbonding", "stake_unbonding"),
 )
 SPLIT_PARTS: Final[tuple[str, ...]] = ("insurance", "treasury", "burn")
-REPORTABLE_KINDS: Final[frozenset[str]] = frozenset(
-    {sl.KIND_SECURITY_BREACH, sl.KIND_MALICIOUS_ACTIVITY, sl.KIND_RESOURCE_HOARDING}
+REPORTABLE_KINDS: Final[frozenset[sl.ViolationKind]] = frozenset(
+    {
+        sl.ViolationKind.SECURITY_BREACH,
+        sl.ViolationKind.MALICIOUS_ACTIVITY,
+        sl.ViolationKind.RESOURCE_HOARDING,
+    }
 )
 
 
@@ -84,7 +75,7 @@ def _at(ts: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
-def _available(row: AccountRow) -> int:
+def _available(row: keepers.AccountRow) -> int:
     """Credit-normal balance less pending debits: what a new hold can still take."""
     return row.credits_posted - row.debits_posted - row.debits_pending
 
@@ -111,8 +102,8 @@ def _violation_values(
     }
 
 
-def _provider_accounts(conn: Connection, provider_id: str) -> dict[str, AccountRow]:
-    repo = LedgerRepository(conn)
+def _provider_accounts(conn: Connection, provider_id: str) -> dict[str, keepers.AccountRow]:
+    repo = keepers.LedgerRepository(conn)
     out = {}
     for _, kind in HOLD_PARTS:
         row = repo.find_account(provider_id, kind, "SWARM")
@@ -124,6 +115,143 @@ def _provider_accounts(conn: Connection, provider_id: str) -> dict[str, AccountR
             )
         out[kind] = row
     return out
+
+
+# --- deciding a penalty and holding its slash ------------------------------------------------
+
+
+def _decide(
+    conn: Connection,
+    violation: sl.Violation,
+    accounts: Mapping[str, keepers.AccountRow],
+    *,
+    now: dt.datetime,
+    params: ParameterSet,
+    epoch_reward_base_units: int,
+) -> sl.Penalty:
+    """The domain's penalty for ``violation``, fed with the node's history and the ledger."""
+    repo = SlashingRepository(conn)
+    prior_perf = 0
+    if violation.klass == sl.ViolationClass.POOR_PERFORMANCE:
+        prior_perf = sl.count_offences(
+            repo.offence_history(
+                violation.node_id, sl.ViolationClass.POOR_PERFORMANCE, violation.infraction_epoch
+            ),
+            violation.infraction_at_s,
+            params.slashing.offence_window_s,
+        )
+    prior_malicious = (
+        repo.count_penalties(violation.node_id, sl.ViolationKind.MALICIOUS_ACTIVITY)
+        if violation.kind == sl.ViolationKind.MALICIOUS_ACTIVITY
+        else 0
+    )
+    # The stake at risk is the stake bonded at the infraction: stake whose unbonding was
+    # requested after it is still in this sum (SPEC 6).
+    stake_at_risk = keepers.StakingRepository(conn).bonded_stake_as_of(
+        _at(violation.infraction_at_s)
+    )
+    return sl.decide_penalty(
+        violation,
+        decided_at_s=_ts(now),
+        prior_poor_performance_offences_in_window=prior_perf,
+        prior_malicious_count=prior_malicious,
+        stake_at_risk_base_units=max(0, stake_at_risk.get(violation.provider_id, 0)),
+        unclaimed_rewards_base_units=max(0, _available(accounts["rewards_accrued"])),
+        epoch_reward_base_units=epoch_reward_base_units,
+        params=params,
+    )
+
+
+def _hold_amounts(
+    penalty: sl.Penalty, accounts: Mapping[str, keepers.AccountRow]
+) -> tuple[dict[str, int], int]:
+    """What to hold per provider account kind, and what no account can cover (uncollected).
+
+    Rewards first (the domain capped from_rewards at the available rewards); the stake part
+    from bonded stake as far as it goes, the rest from stake already unbonding.
+    """
+    rewards_available = max(0, _available(accounts["rewards_accrued"]))
+    assert penalty.from_rewards_base_units <= rewards_available, "rewards first, as available"
+    wanted = {
+        "rewards_accrued": penalty.from_rewards_base_units,
+        "stake_bonded": 0,
+        "stake_unbonding": 0,
+    }
+    rest = penalty.from_stake_base_units
+    for kind in ("stake_bonded", "stake_unbonding"):
+        take = min(rest, max(0, _available(accounts[kind])))
+        wanted[kind] = take
+        rest -= take
+    # The holds and what is left uncollected sum to the slash, base unit for base unit.
+    assert rest >= 0 and sum(wanted.values()) + rest == penalty.slash_base_units
+    return wanted, rest
+
+
+def _place_holds(
+    conn: Connection,
+    penalty: sl.Penalty,
+    accounts: Mapping[str, keepers.AccountRow],
+    wanted: Mapping[str, int],
+    now: dt.datetime,
+) -> dict[str, int]:
+    """PENDING transfers of ``wanted`` into slash escrow, one per non-empty part: hold id ->
+    amount."""
+    holds = {
+        hold_id(penalty.penalty_id, part): wanted[kind]
+        for part, kind in HOLD_PARTS
+        if wanted[kind] > 0
+    }
+    if holds:
+        escrow = keepers.open_system_accounts(conn)["slash_escrow"]
+        meta = {"penalty_id": penalty.penalty_id, "node_id": penalty.node_id}
+        keepers.create_transfers(
+            conn,
+            [
+                TransferRequest(
+                    hold_id(penalty.penalty_id, part), accounts[kind].id, escrow, wanted[kind],
+                    codes.SLASH_HOLD, kind=TransferKind.PENDING, epoch=penalty.infraction_epoch,
+                    metadata=meta,
+                )
+                for part, kind in HOLD_PARTS
+                if wanted[kind] > 0
+            ],
+            now=now,
+        )  # fmt: skip
+    return holds
+
+
+def _penalty_values(
+    penalty: sl.Penalty, holds: Mapping[str, int], uncollected: int, now: dt.datetime
+) -> dict[str, Any]:
+    """The slash_penalties row of a decided penalty (its document: the whole decision)."""
+    document = dataclasses.asdict(penalty) | {
+        "holds": dict(holds),
+        "uncollected_base_units": uncollected,
+    }
+    return {
+        "id": penalty.penalty_id,
+        "violation_id": penalty.violation_id,
+        "node_id": penalty.node_id,
+        "provider_id": penalty.provider_id,
+        "kind": penalty.kind,
+        "klass": penalty.klass,
+        "infraction_epoch": penalty.infraction_epoch,
+        "infraction_at_s": penalty.infraction_at_s,
+        "outcome": penalty.outcome,
+        "offence_number": penalty.offence_number,
+        "slash_fraction_ppm": penalty.slash_fraction_ppm,
+        "stake_at_risk_base_units": penalty.stake_at_risk_base_units,
+        "slash_base_units": penalty.slash_base_units,
+        "from_rewards_base_units": penalty.from_rewards_base_units,
+        "from_stake_base_units": penalty.from_stake_base_units,
+        "jail_until_s": penalty.jail_until_s,
+        "tombstone": penalty.tombstone,
+        "appeal_deadline_s": penalty.appeal_deadline_s,
+        "status": sl.SlashStatus.HELD if holds else sl.SlashStatus.WARNING,
+        "rule": penalty.rule,
+        "decided_at": now,
+        "document": document,
+    }
 
 
 def _decide_and_hold(
@@ -140,118 +268,33 @@ def _decide_and_hold(
     if existing is not None:
         return existing
     accounts = _provider_accounts(conn, violation.provider_id)
-    prior_perf = 0
-    if violation.klass == sl.CLASS_POOR_PERFORMANCE:
-        prior_perf = sl.count_offences(
-            repo.offence_history(
-                violation.node_id, sl.CLASS_POOR_PERFORMANCE, violation.infraction_epoch
-            ),
-            violation.infraction_at_s,
-            params.slashing.offence_window_s,
-        )
-    prior_malicious = (
-        repo.count_penalties(violation.node_id, sl.KIND_MALICIOUS_ACTIVITY)
-        if violation.kind == sl.KIND_MALICIOUS_ACTIVITY
-        else 0
-    )
-    # The stake at risk is the stake bonded at the infraction: stake whose unbonding was
-    # requested after it is still in this sum (SPEC 6).
-    stake_at_risk = StakingRepository(conn).bonded_stake_as_of(_at(violation.infraction_at_s))
-    penalty = sl.decide_penalty(
-        violation,
-        decided_at_s=_ts(now),
-        prior_poor_performance_offences_in_window=prior_perf,
-        prior_malicious_count=prior_malicious,
-        stake_at_risk_base_units=max(0, stake_at_risk.get(violation.provider_id, 0)),
-        unclaimed_rewards_base_units=max(0, _available(accounts["rewards_accrued"])),
+    penalty = _decide(
+        conn, violation, accounts, now=now, params=params,
         epoch_reward_base_units=epoch_reward_base_units,
-        params=params,
-    )
-
-    # Rewards first (the domain capped from_rewards at the available rewards); the stake part
-    # from bonded stake as far as it goes, the rest from stake already unbonding.
-    wanted = {
-        "rewards_accrued": penalty.from_rewards_base_units,
-        "stake_bonded": 0,
-        "stake_unbonding": 0,
-    }
-    rest = penalty.from_stake_base_units
-    for kind in ("stake_bonded", "stake_unbonding"):
-        take = min(rest, max(0, _available(accounts[kind])))
-        wanted[kind] = take
-        rest -= take
-    holds = {
-        hold_id(penalty.penalty_id, part): wanted[kind]
-        for part, kind in HOLD_PARTS
-        if wanted[kind] > 0
-    }
-    if holds:
-        escrow = open_system_accounts(conn)["slash_escrow"]
-        meta = {"penalty_id": penalty.penalty_id, "node_id": penalty.node_id}
-        create_transfers(
-            conn,
-            [
-                TransferRequest(
-                    hold_id(penalty.penalty_id, part), accounts[kind].id, escrow, wanted[kind],
-                    codes.SLASH_HOLD, kind=TransferKind.PENDING, epoch=penalty.infraction_epoch,
-                    metadata=meta,
-                )
-                for part, kind in HOLD_PARTS
-                if wanted[kind] > 0
-            ],
-            now=now,
-        )  # fmt: skip
-    document = dataclasses.asdict(penalty) | {
-        "holds": holds,
-        "uncollected_base_units": rest,
-    }
-    repo.insert_penalty(
-        {
-            "id": penalty.penalty_id,
-            "violation_id": penalty.violation_id,
-            "node_id": penalty.node_id,
-            "provider_id": penalty.provider_id,
-            "kind": penalty.kind,
-            "klass": penalty.klass,
-            "infraction_epoch": penalty.infraction_epoch,
-            "infraction_at_s": penalty.infraction_at_s,
-            "outcome": penalty.outcome,
-            "offence_number": penalty.offence_number,
-            "slash_fraction_ppm": penalty.slash_fraction_ppm,
-            "stake_at_risk_base_units": penalty.stake_at_risk_base_units,
-            "slash_base_units": penalty.slash_base_units,
-            "from_rewards_base_units": penalty.from_rewards_base_units,
-            "from_stake_base_units": penalty.from_stake_base_units,
-            "jail_until_s": penalty.jail_until_s,
-            "tombstone": penalty.tombstone,
-            "appeal_deadline_s": penalty.appeal_deadline_s,
-            "status": STATUS_PENDING if holds else STATUS_WARNING,
-            "rule": penalty.rule,
-            "decided_at": now,
-            "document": document,
-        }
-    )
+    )  # fmt: skip
+    wanted, uncollected = _hold_amounts(penalty, accounts)
+    holds = _place_holds(conn, penalty, accounts, wanted, now)
+    repo.insert_penalty(_penalty_values(penalty, holds, uncollected, now))
     row = repo.get_penalty(penalty.penalty_id)
     assert row is not None
     return row
 
 
-def evaluate_epoch(
-    conn: Connection, epoch: int, *, now: dt.datetime, params: ParameterSet
-) -> list[PenaltyRow]:
-    """Detect the poor-performance offences of a settled epoch and decide their penalties.
+# --- evaluating an epoch ---------------------------------------------------------------------
 
-    Returns the penalties decided by this call: a re-run records nothing new and returns [].
-    """
-    require_settled(epoch, now, params)
+
+def _record_performance(
+    conn: Connection,
+    epoch: int,
+    nodes: list[keepers.NodeAsOf],
+    *,
+    now: dt.datetime,
+    params: ParameterSet,
+) -> list[sl.Violation]:
+    """Detect the epoch's poor-performance findings, waive correlated outages, record both;
+    returns the findings that stand."""
     repo = SlashingRepository(conn)
-    repo.lock()
-    telemetry.catch_up(conn, now=now)
-
-    rewards = RewardsRepository(conn)
-    registry = RegistryRepository(conn)
-    nodes = registry.nodes_as_of(epoch_end(epoch, params))
-    rollups = telemetry.epoch_rollups(conn, epoch, params, [n[0] for n in nodes])
+    rollups = keepers.epoch_rollups(conn, epoch, params, [n[0] for n in nodes])
     epoch_start_s = epoch * params.epoch.epoch_length_s
     region_of = {n[0]: n[3] for n in nodes}
     active_by_region = Counter(n[3] for n in nodes)
@@ -266,11 +309,23 @@ def evaluate_epoch(
         repo.insert_violation(_violation_values(v, now))
     for w in waivers:
         repo.insert_violation(_violation_values(w.violation, now, w))
+    return kept
 
+
+def _decide_performance(
+    conn: Connection,
+    epoch: int,
+    kept: list[sl.Violation],
+    *,
+    now: dt.datetime,
+    params: ParameterSet,
+) -> list[PenaltyRow]:
+    """One ladder offence per node with standing findings, decided with its epoch reward."""
+    repo = SlashingRepository(conn)
     by_node: dict[str, list[sl.Violation]] = {}
     for v in kept:
         by_node.setdefault(v.node_id, []).append(v)
-    receipts = rewards.receipts(epoch)
+    receipts = keepers.RewardsRepository(conn).receipts(epoch)
     decided = []
     for node_id in sorted(by_node):
         offence = sl.performance_offence(by_node[node_id])
@@ -280,28 +335,59 @@ def evaluate_epoch(
         decided.append(
             _decide_and_hold(conn, offence, now=now, params=params, epoch_reward_base_units=reward)
         )
-    # Duplicate hardware identities (Sybil): one incident per duplicate node, dated at its
-    # registration, so finding it again next epoch is the same incident.
-    identities = registry.identities_as_of(epoch_end(epoch, params))
+    return decided
+
+
+def _decide_sybil(
+    conn: Connection,
+    epoch: int,
+    nodes: list[keepers.NodeAsOf],
+    *,
+    now: dt.datetime,
+    params: ParameterSet,
+) -> list[PenaltyRow]:
+    """Duplicate hardware identities (Sybil): one incident per duplicate node, dated at its
+    registration, so finding it again next epoch is the same incident. Duplicates whose
+    identity is unique again pass their compliance check."""
+    repo = SlashingRepository(conn)
+    identities = keepers.RegistryRepository(conn).identities_as_of(epoch_end(epoch, params))
     sybils = sl.detect_sybil(
         {n: fp for n, (fp, _) in identities.items()},
         registered_at_s={n: at for n, (_, at) in identities.items()},
         provider_of={n[0]: n[1] for n in nodes},
         params=params,
     )
+    decided = []
     for v in sybils:
         if repo.penalty_of_violation(v.violation_id) is not None:
             continue
         repo.insert_violation(_violation_values(v, now))
         decided.append(_decide_and_hold(conn, v, now=now, params=params, epoch_reward_base_units=0))
     _release_compliant_duplicates(conn, identities, sybils, now)
+    return decided
+
+
+def evaluate_epoch(
+    conn: Connection, epoch: int, *, now: dt.datetime, params: ParameterSet
+) -> list[PenaltyRow]:
+    """Detect the poor-performance offences of a settled epoch and decide their penalties.
+
+    Returns the penalties decided by this call: a re-run records nothing new and returns [].
+    """
+    require_settled(epoch, now, params)
+    SlashingRepository(conn).lock()
+    keepers.catch_up(conn, now=now)  # every telemetry batch accepted is rolled up first
+    nodes = keepers.RegistryRepository(conn).nodes_as_of(epoch_end(epoch, params))
+    kept = _record_performance(conn, epoch, nodes, now=now, params=params)
+    decided = _decide_performance(conn, epoch, kept, now=now, params=params)
+    decided += _decide_sybil(conn, epoch, nodes, now=now, params=params)
     decided += _record_under_stake(conn, nodes, epoch, now=now, params=params)
     return decided
 
 
 def _record_under_stake(
     conn: Connection,
-    nodes: list[NodeAsOf],
+    nodes: list[keepers.NodeAsOf],
     epoch: int,
     *,
     now: dt.datetime,
@@ -309,7 +395,7 @@ def _record_under_stake(
 ) -> list[PenaltyRow]:
     """Under-stake is a protocol violation with no slash (the rewards stop after the grace):
     recorded once per streak (the evidence is when it began) so the provider can read why."""
-    stake = staking.stake_compliance(conn, nodes, epoch_end(epoch, params))
+    stake = keepers.stake_compliance(conn, nodes, epoch_end(epoch, params))
     required, bonded, since = stake.required, stake.bonded, stake.under_since
     repo = SlashingRepository(conn)
     out = []
@@ -318,7 +404,7 @@ def _record_under_stake(
             continue
         start = since[provider_id]
         v = sl.make_violation(
-            sl.KIND_UNDER_STAKE, node_id=node_id, provider_id=provider_id,
+            sl.ViolationKind.UNDER_STAKE, node_id=node_id, provider_id=provider_id,
             infraction_epoch=start // params.epoch.epoch_length_s, infraction_at_s=start,
             evidence={"under_stake_since_s": str(start),
                       "required_base_units": str(required[provider_id]),
@@ -343,11 +429,12 @@ def _release_compliant_duplicates(
     identity is unique again (the other node left, or it re-registered its own hardware) passes
     its check automatically (idempotent: the release is keyed by the penalty)."""
     flagged = {v.node_id for v in still_duplicate}
-    for p in SlashingRepository(conn).penalties_of_kind(sl.KIND_DUPLICATE_HARDWARE):
-        if p.status == STATUS_VOIDED or p.node_id in flagged or p.node_id not in identities:
+    repo = SlashingRepository(conn)
+    for p in repo.penalties_of_kind(sl.ViolationKind.DUPLICATE_HARDWARE):
+        if p.status == sl.SlashStatus.VOIDED or p.node_id in flagged or p.node_id not in identities:
             continue
-        release(conn, node_id=p.node_id, kind="compliance", reference=f"compliance:{p.id}",
-                now=now)  # fmt: skip
+        release(conn, node_id=p.node_id, kind=sl.ReleaseKind.COMPLIANCE,
+                reference=f"compliance:{p.id}", now=now)  # fmt: skip
 
 
 def report_violation(
@@ -373,7 +460,7 @@ def report_violation(
         raise InvalidInput(
             f"kind: one of {', '.join(sorted(REPORTABLE_KINDS))}", code="unknown_kind", field="kind"
         )
-    node = RegistryRepository(conn).get_node(node_id)
+    node = keepers.RegistryRepository(conn).get_node(node_id)
     if node is None:
         raise NotFound(f"node {node_id} does not exist", code="node_not_found", field="node_id")
     infraction_s = _ts(infraction_at or now)
@@ -399,15 +486,66 @@ def report_violation(
     return _decide_and_hold(conn, violation, now=now, params=params)
 
 
+# --- settling a penalty: execute, void, refund -----------------------------------------------
+
+
 def _holds(conn: Connection, penalty: PenaltyRow) -> dict[str, int]:
     """The penalty's hold transfers as stored in the ledger: id -> amount."""
     ids = [hold_id(penalty.id, part) for part, _ in HOLD_PARTS]
-    stored = LedgerRepository(conn).get_transfers(ids)
+    stored = keepers.LedgerRepository(conn).get_transfers(ids)
     return {i: stored[i].amount for i in ids if i in stored}
 
 
+def _execute(
+    conn: Connection,
+    penalty: PenaltyRow,
+    system: Mapping[str, int],
+    *,
+    now: dt.datetime,
+    params: ParameterSet,
+) -> dict[str, Any]:
+    """Post the penalty's holds into escrow and split the escrowed amount out of it, in one
+    linked batch; returns the settlement event's document."""
+    holds = _holds(conn, penalty)
+    total = sum(holds.values())
+    # What was held is the slash less what no account could cover when it was decided.
+    assert total + penalty.document["uncollected_base_units"] == penalty.slash_base_units
+    split = sl.split_slashed(total, params)
+    amounts = {
+        "insurance": (split.insurance_base_units, system["insurance_pool"]),
+        "treasury": (split.treasury_base_units, system["treasury"]),
+        "burn": (split.burn_base_units, system["burn"]),
+    }
+    # Everything escrowed leaves escrow: the three parts sum to the holds exactly.
+    assert sum(amount for amount, _ in amounts.values()) == total
+    meta = {"penalty_id": penalty.id, "node_id": penalty.node_id}
+    requests = [
+        TransferRequest(
+            f"{hid}:post", None, None, None, codes.SLASH_EXECUTE, kind=TransferKind.POST_PENDING,
+            epoch=penalty.infraction_epoch, ref_id=hid, metadata=meta,
+        )
+        for hid in holds
+    ] + [
+        TransferRequest(
+            hold_id(penalty.id, part), system["slash_escrow"], account, amount,
+            codes.SLASH_SPLIT, epoch=penalty.infraction_epoch, metadata=meta,
+        )
+        for part, (amount, account) in amounts.items()
+        if amount > 0
+    ]  # fmt: skip
+    if requests:
+        keepers.create_transfers(conn, requests, now=now)
+    return {
+        "transfers": [r.id for r in requests],
+        "escrowed_base_units": total,
+        "insurance_base_units": split.insurance_base_units,
+        "treasury_base_units": split.treasury_base_units,
+        "burn_base_units": split.burn_base_units,
+    }
+
+
 def execute_due(conn: Connection, *, now: dt.datetime, params: ParameterSet) -> int:
-    """Execute pending penalties whose appeal deadline has passed; returns how many.
+    """Execute held penalties whose appeal deadline has passed; returns how many.
 
     Posts every hold into ``slash_escrow`` and, in the same linked batch, splits the escrowed
     amount into insurance pool / treasury / burn (exact sum, remainder to insurance).
@@ -417,69 +555,26 @@ def execute_due(conn: Connection, *, now: dt.datetime, params: ParameterSet) -> 
     ids = repo.due_penalty_ids(_ts(now), EXECUTE_LIMIT, params.governance.quorum)
     if not ids:
         return 0
-    system = open_system_accounts(conn)
+    system = keepers.open_system_accounts(conn)
     done = 0
     for penalty_id in ids:
         penalty = repo.get_penalty(penalty_id)
-        assert penalty is not None and penalty.status == STATUS_PENDING
-        holds = _holds(conn, penalty)
-        total = sum(holds.values())
-        split = sl.split_slashed(total, params)
-        amounts = {
-            "insurance": (split.insurance_base_units, system["insurance_pool"]),
-            "treasury": (split.treasury_base_units, system["treasury"]),
-            "burn": (split.burn_base_units, system["burn"]),
-        }
-        meta = {"penalty_id": penalty.id, "node_id": penalty.node_id}
-        requests = [
-            TransferRequest(
-                f"{hid}:post",
-                None,
-                None,
-                None,
-                codes.SLASH_EXECUTE,
-                kind=TransferKind.POST_PENDING,
-                epoch=penalty.infraction_epoch,
-                ref_id=hid,
-                metadata=meta,
-            )
-            for hid in holds
-        ] + [
-            TransferRequest(
-                hold_id(penalty.id, part),
-                system["slash_escrow"],
-                account,
-                amount,
-                codes.SLASH_SPLIT,
-                epoch=penalty.infraction_epoch,
-                metadata=meta,
-            )
-            for part, (amount, account) in amounts.items()
-            if amount > 0
-        ]
-        if requests:
-            create_transfers(conn, requests, now=now)
-        document = {
-            "transfers": [r.id for r in requests],
-            "escrowed_base_units": total,
-            "insurance_base_units": split.insurance_base_units,
-            "treasury_base_units": split.treasury_base_units,
-            "burn_base_units": split.burn_base_units,
-        }
-        if repo.insert_event(penalty.id, STATUS_EXECUTED, now, document):
+        assert penalty is not None and penalty.status == sl.SlashStatus.HELD
+        document = _execute(conn, penalty, system, now=now, params=params)
+        if repo.insert_event(penalty.id, sl.SlashStatus.EXECUTED, now, document):
             done += 1
     return done
 
 
 def void_penalty(conn: Connection, *, penalty_id: str, now: dt.datetime) -> PenaltyRow:
-    """Void a pending penalty (an upheld appeal): its holds are voided, balances restored."""
+    """Void a held penalty (an upheld appeal): its holds are voided, balances restored."""
     _ts(now)
     repo = SlashingRepository(conn)
     repo.lock()
     penalty = repo.get_penalty(penalty_id)
     if penalty is None:
         raise PenaltyNotFound(f"penalty {penalty_id} does not exist", field="penalty_id")
-    if penalty.status != STATUS_PENDING:
+    if penalty.status != sl.SlashStatus.HELD:
         raise PenaltyNotPending(
             f"penalty {penalty_id} is {penalty.status}; only a pending penalty can be voided",
             field="penalty_id",
@@ -493,8 +588,10 @@ def void_penalty(conn: Connection, *, penalty_id: str, now: dt.datetime) -> Pena
         for hid in _holds(conn, penalty)
     ]  # fmt: skip
     if requests:
-        create_transfers(conn, requests, now=now)
-    repo.insert_event(penalty.id, STATUS_VOIDED, now, {"transfers": [r.id for r in requests]})
+        keepers.create_transfers(conn, requests, now=now)
+    repo.insert_event(
+        penalty.id, sl.SlashStatus.VOIDED, now, {"transfers": [r.id for r in requests]}
+    )
     row = repo.get_penalty(penalty_id)
     assert row is not None
     return row
@@ -511,7 +608,9 @@ def penalties_of_node(conn: Connection, node_id: str) -> list[PenaltyRow]:
     return SlashingRepository(conn).penalties_of_node(node_id)
 
 
-#: Transfer code of a refund of an executed slash (insurance pool -> provider).
+def violations_of_node(conn: Connection, node_id: str, limit: int) -> list[dict[str, Any]]:
+    """Every recorded violation of the node, newest first, waived ones with their waiver."""
+    return SlashingRepository(conn).violations_of_node(node_id, limit)
 
 
 def refund_executed(conn: Connection, *, penalty_id: str, now: dt.datetime) -> list[str]:
@@ -528,11 +627,11 @@ def refund_executed(conn: Connection, *, penalty_id: str, now: dt.datetime) -> l
     penalty = repo.get_penalty(penalty_id)
     if penalty is None:
         raise PenaltyNotFound(f"penalty {penalty_id} does not exist", code="penalty_not_found")
-    if penalty.status != STATUS_EXECUTED:
+    if penalty.status != sl.SlashStatus.EXECUTED:
         raise Conflict(f"penalty {penalty_id} is {penalty.status}, not executed",
                        code="penalty_not_executed", field="penalty_id")  # fmt: skip
     accounts = _provider_accounts(conn, penalty.provider_id)
-    insurance = open_system_accounts(conn)["insurance_pool"]
+    insurance = keepers.open_system_accounts(conn)["insurance_pool"]
     held = _holds(conn, penalty)
     back = {"rewards": "rewards_accrued", "stake": "stake_bonded", "unbonding": "stake_bonded"}
     requests = [
@@ -544,22 +643,15 @@ def refund_executed(conn: Connection, *, penalty_id: str, now: dt.datetime) -> l
         for part, _ in HOLD_PARTS
         if hold_id(penalty.id, part) in held
     ]  # fmt: skip
-    create_transfers(conn, requests, now=now)
+    # Every held (and so executed) unit goes back: the refunds sum to the holds.
+    assert sum(r.amount or 0 for r in requests) == sum(held.values())
+    keepers.create_transfers(conn, requests, now=now)
     return [r.id for r in requests]
 
 
 def release(conn: Connection, *, node_id: str, kind: str, reference: str, now: dt.datetime) -> int:
     """Record an approved review (``review``) or passed compliance check (``compliance``);
     the standing replay releases the node when nothing else keeps it jailed."""
-    if kind not in ("review", "compliance"):
+    if kind not in tuple(sl.ReleaseKind):
         raise InvalidInput("kind: review or compliance", field="kind", code="invalid_release")
-    row = (
-        driver(conn)
-        .execute(
-            "INSERT INTO node_releases (node_id, kind, approved_at, reference) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (reference) DO NOTHING RETURNING id",
-            (node_id, kind, now, reference),
-        )
-        .fetchone()
-    )
-    return int(row[0]) if row else 0
+    return SlashingRepository(conn).insert_release(node_id, kind, now, reference)

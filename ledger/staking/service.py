@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from ledger.accounting.domain import codes
+from ledger.accounting.domain.accounts import AccountKind
 from ledger.accounting.domain.transfers import Transfer, TransferRequest
-from ledger.accounting.repository import LedgerRepository
-from ledger.accounting.service import create_transfer, open_system_accounts
 from ledger.kit.errors import Conflict, InvalidInput, NotFound
 from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
-from ledger.registry.repository import NodeAsOf
 from ledger.staking import domain as st
+from ledger.staking import keepers
+from ledger.staking.keepers import NodeAsOf
 from ledger.staking.repository import StakingRepository
 
 BOND_ID_RE = re.compile(r"^[A-Za-z0-9:._-]{1,100}$")
@@ -49,15 +49,15 @@ def bond_stake(
         raise InvalidInput(
             "bond_id: 1-100 of [A-Za-z0-9:._-]", field="bond_id", code="invalid_bond_id"
         )
-    custody = open_system_accounts(conn)["onchain_custody"]
-    bonded = LedgerRepository(conn).find_account(provider_id, "stake_bonded", "SWARM")
+    custody = keepers.custody_account_id(conn)
+    bonded = keepers.stake_account(conn, provider_id, AccountKind.STAKE_BONDED)
     if bonded is None:
         raise InvalidInput(
             f"provider_id: {provider_id} has no stake account (register the provider first)",
             field="provider_id",
             code="provider_not_found",
         )
-    return create_transfer(
+    return keepers.create_transfer(
         conn,
         TransferRequest(
             f"bond:{bond_id}", custody, bonded.id, amount_base_units, codes.STAKE_BOND,
@@ -128,9 +128,8 @@ def request_unbond(
         raise InvalidInput(
             "request_id: 1-100 of [A-Za-z0-9:._-]", field="request_id", code="invalid_request_id"
         )
-    repo = LedgerRepository(conn)
-    bonded = repo.find_account(provider_id, "stake_bonded", "SWARM")
-    unbonding = repo.find_account(provider_id, "stake_unbonding", "SWARM")
+    bonded = keepers.stake_account(conn, provider_id, AccountKind.STAKE_BONDED)
+    unbonding = keepers.stake_account(conn, provider_id, AccountKind.STAKE_UNBONDING)
     if bonded is None or unbonding is None:
         raise InvalidInput(
             f"provider_id: {provider_id} has no stake accounts",
@@ -147,7 +146,7 @@ def request_unbond(
             code="stake_locked", field="amount_base_units",
         )  # fmt: skip
     period = unbonding_period_s(conn, provider_id, params)
-    return create_transfer(
+    return keepers.create_transfer(
         conn,
         TransferRequest(
             f"unbond:{request_id}", bonded.id, unbonding.id, amount_base_units,
@@ -164,8 +163,7 @@ def withdraw(conn: Connection, *, provider_id: str, request_id: str, now: dt.dat
 
     Refused while a slash holds the unbonding stake: the limit check sees the pending debit.
     """
-    repo = LedgerRepository(conn)
-    request = repo.get_transfers([f"unbond:{request_id}"]).get(f"unbond:{request_id}")
+    request = keepers.find_transfer(conn, f"unbond:{request_id}")
     if request is None or request.metadata.get("provider_id") != provider_id:
         raise NotFound(f"no unbonding request {request_id} of {provider_id}",
                        code="unbond_request_not_found")  # fmt: skip
@@ -173,8 +171,8 @@ def withdraw(conn: Connection, *, provider_id: str, request_id: str, now: dt.dat
     if int(now.timestamp()) < ready_at:
         raise Conflict(f"request {request_id} is withdrawable from {ready_at}",
                        code="still_unbonding", field="request_id")  # fmt: skip
-    custody = open_system_accounts(conn)["onchain_custody"]
-    return create_transfer(
+    custody = keepers.custody_account_id(conn)
+    return keepers.create_transfer(
         conn,
         TransferRequest(
             f"withdraw:{request_id}", request.credit_account_id, custody, request.amount,

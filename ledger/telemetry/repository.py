@@ -9,8 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ledger.accounting.repository import int_array
-from ledger.kit.db import driver
+from ledger.kit.db import driver, int_array
 
 
 @dataclass(frozen=True, slots=True)

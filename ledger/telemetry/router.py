@@ -16,12 +16,12 @@ from ledger.kit.errors import Malformed, TooLarge
 from ledger.kit.limits import MAX_TELEMETRY_BODY_BYTES, NODE_RATE_WINDOW_S
 from ledger.kit.queue import TASK_ROLLUP_BATCH, enqueue
 from ledger.telemetry import service as telemetry
+from ledger.telemetry.domain import ItemStatus, RejectReason
 from ledger.telemetry.redis_store import (
     RedisRateLimiter,
     add_counters,
     read_counters,
 )
-from ledger.telemetry.repository import TelemetryRepository
 
 router = APIRouter(prefix="/v1", tags=["telemetry"])
 log = logging.getLogger(__name__)
@@ -74,12 +74,12 @@ async def ingest(request: Request) -> Response:
     result = await run_in_threadpool(_ingest_sync, rt, items)
     out: dict[str, Any] = {
         "batch_id": result.batch_id,
-        "accepted": result.count(telemetry.ACCEPTED),
-        "duplicates": result.count(telemetry.DUPLICATE),
-        "rejected": result.count(telemetry.REJECTED),
+        "accepted": result.count(ItemStatus.ACCEPTED),
+        "duplicates": result.count(ItemStatus.DUPLICATE),
+        "rejected": result.count(ItemStatus.REJECTED),
         "results": [r.to_json() for r in result.results],
     }
-    limited = sum(1 for r in result.results if r.reason == "rate_limited")
+    limited = sum(1 for r in result.results if r.reason is RejectReason.RATE_LIMITED)
     if limited and limited == len(result.results):
         out["error"] = {"code": "rate_limited", "message": "per-node rate limit exceeded"}
         return JSONResponse(out, status_code=429, headers={"Retry-After": str(NODE_RATE_WINDOW_S)})
@@ -107,5 +107,5 @@ def stats(request: Request) -> dict[str, Any]:
     """Counters of accepted, duplicate and rejected heartbeats by reason, and rollup backlog."""
     rt = request.app.state.runtime
     with rt.engine.connect() as conn:
-        counts = TelemetryRepository(conn).counts()
+        counts = telemetry.stats(conn)
     return {"counters": read_counters(rt.redis_client), **counts}

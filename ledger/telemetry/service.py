@@ -11,7 +11,7 @@ messages; if they are lost (flush, restart) the sweeper finds unrolled batches i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +29,17 @@ from ledger.kit.limits import (
 )
 from ledger.kit.signing import heartbeat_message, recover
 from ledger.params.domain import ParameterSet
-from ledger.registry.domain import expected_heartbeats
-from ledger.registry.repository import RegistryRepository
-from ledger.telemetry.domain import Heartbeat, NodeEpochRollup, lower_median, rollup
-from ledger.telemetry.repository import StoredHeartbeat, TelemetryRepository
+from ledger.registry.domain import NodeStatus, expected_heartbeats
+from ledger.telemetry import keepers
+from ledger.telemetry.domain import (
+    Heartbeat,
+    ItemStatus,
+    NodeEpochRollup,
+    RejectReason,
+    lower_median,
+    rollup,
+)
+from ledger.telemetry.repository import ROLLUP_COUNTERS, StoredHeartbeat, TelemetryRepository
 
 FIELDS: tuple[tuple[str, type, int, int], ...] = (
     ("seq", int, 1, MAX_SEQ),
@@ -44,23 +51,20 @@ FIELDS: tuple[tuple[str, type, int, int], ...] = (
     ("bandwidth_mbps", int, 0, MAX_BANDWIDTH_MBPS),
 )
 
-# Per-item outcomes (stable codes).
-ACCEPTED = "accepted"
-DUPLICATE = "duplicate"
-REJECTED = "rejected"
-
 
 @dataclass(frozen=True, slots=True)
 class ItemResult:
+    """The outcome of the heartbeat at ``index`` of a batch."""
+
     index: int
-    status: str
-    reason: str | None = None
+    status: ItemStatus
+    reason: RejectReason | None = None
     field: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "status": self.status}
+        out: dict[str, Any] = {"index": self.index, "status": self.status.value}
         if self.reason:
-            out["reason"] = self.reason
+            out["reason"] = self.reason.value
         if self.field:
             out["field"] = self.field
         return out
@@ -72,7 +76,7 @@ class IngestResult:
     results: list[ItemResult]
     counters: dict[str, int] = field(default_factory=dict)
 
-    def count(self, status: str) -> int:
+    def count(self, status: ItemStatus) -> int:
         return sum(1 for r in self.results if r.status == status)
 
 
@@ -157,94 +161,144 @@ def ingest(
     """Verify, de-duplicate and store one batch; the caller commits, then enqueues the rollup.
 
     Order of checks per heartbeat: fields, clock, node (known, active), signature, replay
-    window, rate limit, then exactly-once acceptance on (node_id, seq).
+    window, rate limit, then exactly-once acceptance on (node_id, seq). Each step decides some
+    items (``results[i]``) and passes the others on.
     """
+    results: list[ItemResult | None] = [None] * len(items)
+    parsed = _parse_and_clock(items, now, params, results)
+    nodes = keepers.nodes_by_ids(conn, sorted({hb.node_id for _, hb, _ in parsed}))
+    valid = _verify(parsed, nodes, params, results)
+    if limiter is not None and valid:
+        valid = _rate_limit(valid, limiter, results)
+    batch_id = _store(conn, valid, now, params, results) if valid else None
+    final = [r for r in results if r is not None]
+    assert len(final) == len(items), "every heartbeat has exactly one outcome"
+    return IngestResult(batch_id, final, _tally(final))
+
+
+#: A heartbeat that passed a step: its index in the batch, the heartbeat, its signature.
+_Item = tuple[int, Heartbeat, str]
+_Signed = tuple[int, Heartbeat, bytes]
+
+
+def _parse_and_clock(
+    items: Sequence[Any], now: dt.datetime, params: ParameterSet, results: list[ItemResult | None]
+) -> list[_Item]:
+    """Fields, then the clock: a heartbeat too far from the server's time is rejected."""
     now_ts = int(now.timestamp())
     skew = params.telemetry.clock_skew_s
-    window = params.telemetry.seq_reorder_window
-    epoch_len = params.epoch.epoch_length_s
-    results: list[ItemResult | None] = [None] * len(items)
-    parsed: list[tuple[int, Heartbeat, str]] = []
+    parsed: list[_Item] = []
     for i, item in enumerate(items):
         try:
             hb, sig = parse_item(item)
         except _Malformed as m:
-            results[i] = ItemResult(i, REJECTED, "malformed_field", m.field)
+            results[i] = ItemResult(i, ItemStatus.REJECTED, RejectReason.MALFORMED_FIELD, m.field)
             continue
         if abs(hb.ts - now_ts) > skew:
-            results[i] = ItemResult(i, REJECTED, "timestamp_out_of_range", "ts")
+            results[i] = ItemResult(
+                i, ItemStatus.REJECTED, RejectReason.TIMESTAMP_OUT_OF_RANGE, "ts"
+            )
             continue
         parsed.append((i, hb, sig))
+    return parsed
 
-    nodes = RegistryRepository(conn).nodes_by_ids(sorted({hb.node_id for _, hb, _ in parsed}))
+
+def _verify(
+    parsed: list[_Item],
+    nodes: Mapping[str, keepers.NodeRow],
+    params: ParameterSet,
+    results: list[ItemResult | None],
+) -> list[_Signed]:
+    """The node (registered, active), its signature, the replay window, and duplicates within
+    the batch (the first of two equal (node_id, seq) goes on)."""
+    window = params.telemetry.seq_reorder_window
+    rejected = ItemStatus.REJECTED
     seen: set[tuple[str, int]] = set()
-    valid: list[tuple[int, Heartbeat, bytes]] = []
+    valid: list[_Signed] = []
     for i, hb, sig in parsed:
         node = nodes.get(hb.node_id)
         if node is None:
-            results[i] = ItemResult(i, REJECTED, "unknown_node", "node_id")
+            results[i] = ItemResult(i, rejected, RejectReason.UNKNOWN_NODE, "node_id")
             continue
-        if node.status != "active":
-            results[i] = ItemResult(i, REJECTED, "deregistered_node", "node_id")
+        if node.status is not NodeStatus.ACTIVE:
+            results[i] = ItemResult(i, rejected, RejectReason.DEREGISTERED_NODE, "node_id")
             continue
         message = heartbeat_message(
             hb.node_id, hb.seq, hb.ts, hb.up, hb.gpu_util_ppm, hb.latency_ms_p50, hb.jobs_ok,
             hb.jobs_failed, hb.bandwidth_mbps, hb.user_rating,
         )  # fmt: skip
         if recover(message, sig) != node.node_address:
-            results[i] = ItemResult(i, REJECTED, "bad_signature", "signature")
+            results[i] = ItemResult(i, rejected, RejectReason.BAD_SIGNATURE, "signature")
             continue
         if hb.seq + window < node.max_seq:
-            results[i] = ItemResult(i, REJECTED, "seq_too_old", "seq")
+            results[i] = ItemResult(i, rejected, RejectReason.SEQ_TOO_OLD, "seq")
             continue
         key = (hb.node_id, hb.seq)
         if key in seen:
-            results[i] = ItemResult(i, DUPLICATE)
+            results[i] = ItemResult(i, ItemStatus.DUPLICATE)
             continue
         seen.add(key)
         valid.append((i, hb, bytes.fromhex(sig[2:] if sig.startswith("0x") else sig)))
+    return valid
 
-    if limiter is not None and valid:
-        wanted: dict[str, int] = {}
-        for _, hb, _ in valid:
-            wanted[hb.node_id] = wanted.get(hb.node_id, 0) + 1
-        allowed = limiter(wanted)
-        kept = []
-        for i, hb, sig_bytes in valid:
-            if allowed.get(hb.node_id, 0) > 0:
-                allowed[hb.node_id] -= 1
-                kept.append((i, hb, sig_bytes))
-            else:
-                results[i] = ItemResult(i, REJECTED, "rate_limited", "node_id")
-        valid = kept
 
-    batch_id = None
-    if valid:
-        repo = TelemetryRepository(conn)
-        batch_id = repo.next_batch_id()
-        rows = [
-            (
-                hb.node_id, hb.seq, hb.ts, hb.ts // epoch_len, hb.up, hb.gpu_util_ppm,
-                hb.latency_ms_p50, hb.jobs_ok, hb.jobs_failed, hb.bandwidth_mbps, hb.user_rating,
-                sig_bytes,
-            )
-            for _, hb, sig_bytes in valid
-        ]  # fmt: skip
-        inserted = repo.insert_accepted(batch_id, now, rows)
-        for i, hb, _ in valid:
-            accepted = (hb.node_id, hb.seq) in inserted
-            results[i] = ItemResult(i, ACCEPTED if accepted else DUPLICATE)
-        if inserted:
-            repo.record_batch(batch_id, now, len(inserted))
+def _rate_limit(
+    valid: list[_Signed], limiter: RateLimiter, results: list[ItemResult | None]
+) -> list[_Signed]:
+    """The per-node rate limit: each node's first heartbeats pass, up to what it is allowed."""
+    wanted: dict[str, int] = {}
+    for _, hb, _ in valid:
+        wanted[hb.node_id] = wanted.get(hb.node_id, 0) + 1
+    allowed = limiter(wanted)
+    kept = []
+    for i, hb, sig_bytes in valid:
+        if allowed.get(hb.node_id, 0) > 0:
+            allowed[hb.node_id] -= 1
+            kept.append((i, hb, sig_bytes))
         else:
-            batch_id = None
-    final = [r for r in results if r is not None]
-    assert len(final) == len(items)
+            results[i] = ItemResult(i, ItemStatus.REJECTED, RejectReason.RATE_LIMITED, "node_id")
+    return kept
+
+
+def _store(
+    conn: Connection,
+    valid: list[_Signed],
+    now: dt.datetime,
+    params: ParameterSet,
+    results: list[ItemResult | None],
+) -> int | None:
+    """Exactly-once acceptance: the seq registry takes each (node_id, seq) once; what it took
+    is accepted, the rest were accepted before. Returns the batch id, or None if none was new."""
+    epoch_len = params.epoch.epoch_length_s
+    repo = TelemetryRepository(conn)
+    batch_id = repo.next_batch_id()
+    rows = [
+        (
+            hb.node_id, hb.seq, hb.ts, hb.ts // epoch_len, hb.up, hb.gpu_util_ppm,
+            hb.latency_ms_p50, hb.jobs_ok, hb.jobs_failed, hb.bandwidth_mbps, hb.user_rating,
+            sig_bytes,
+        )
+        for _, hb, sig_bytes in valid
+    ]  # fmt: skip
+    inserted = repo.insert_accepted(batch_id, now, rows)
+    assert len(inserted) <= len(valid)
+    for i, hb, _ in valid:
+        accepted = (hb.node_id, hb.seq) in inserted
+        results[i] = ItemResult(i, ItemStatus.ACCEPTED if accepted else ItemStatus.DUPLICATE)
+    if not inserted:
+        return None
+    repo.record_batch(batch_id, now, len(inserted))
+    return batch_id
+
+
+def _tally(final: Sequence[ItemResult]) -> dict[str, int]:
+    """Counters by outcome, rejections by reason (``rejected:<reason>``)."""
     counters: dict[str, int] = {}
     for r in final:
-        name = r.status if r.status != REJECTED else f"rejected:{r.reason}"
+        name = r.status.value if r.status != ItemStatus.REJECTED else f"rejected:{r.reason}"
         counters[name] = counters.get(name, 0) + 1
-    return IngestResult(batch_id, final, counters)
+    assert sum(counters.values()) == len(final)
+    return counters
 
 
 def catch_up(conn: Connection, *, now: dt.datetime, limit: int = SWEEP_LIMIT * 20) -> int:
@@ -278,13 +332,12 @@ def rollup_batch(conn: Connection, batch_id: int, *, now: dt.datetime) -> int | 
     node_ids = sorted({b.node_id for b in beats})
     lo = min(b.ts for b in beats)
     hi = max(b.ts for b in beats) + 1
-    windows: dict[str, list[tuple[int, int]]] = {}
-    for node_id, s, e in RegistryRepository(conn).maintenance_between(node_ids, lo, hi):
-        windows.setdefault(node_id, []).append((s, e))
+    windows = keepers.maintenance_windows(conn, node_ids, lo, hi)
     counters: dict[tuple[int, str], list[int]] = {}
     latency: dict[tuple[int, str, int], int] = {}
     for b in beats:
-        c = counters.setdefault((b.epoch, b.node_id), [0] * 9)
+        # In the order of ROLLUP_COUNTERS.
+        c = counters.setdefault((b.epoch, b.node_id), [0] * len(ROLLUP_COUNTERS))
         c[0] += 1
         c[1] += b.up
         c[2] += _in_windows(b.ts, windows.get(b.node_id, ()))
@@ -297,6 +350,8 @@ def rollup_batch(conn: Connection, batch_id: int, *, now: dt.datetime) -> int | 
             c[8] += 1
         lk = (b.epoch, b.node_id, b.latency_ms)
         latency[lk] = latency.get(lk, 0) + 1
+    # Every heartbeat is counted once in the counters and once in the latency histogram.
+    assert sum(c[0] for c in counters.values()) == len(beats) == sum(latency.values())
     repo.add_to_rollups(counters, latency)
     return len(beats)
 
@@ -330,12 +385,7 @@ def _epoch_windows(
 ) -> dict[str, list[tuple[int, int]]]:
     """Declared maintenance windows overlapping the epoch, per node."""
     start = epoch * params.epoch.epoch_length_s
-    windows: dict[str, list[tuple[int, int]]] = {}
-    for node_id, s, e in RegistryRepository(conn).maintenance_between(
-        list(node_ids), start, start + params.epoch.epoch_length_s
-    ):
-        windows.setdefault(node_id, []).append((s, e))
-    return windows
+    return keepers.maintenance_windows(conn, node_ids, start, start + params.epoch.epoch_length_s)
 
 
 def epoch_rollups(
@@ -347,12 +397,10 @@ def epoch_rollups(
     hists = repo.epoch_latency(epoch)
     expected = expected_heartbeats(params)
     windows = _epoch_windows(conn, epoch, params, node_ids)
+    silent = dict.fromkeys(ROLLUP_COUNTERS, 0)  # a node that sent nothing this epoch
     out = {}
     for node_id in node_ids:
-        r = rows.get(node_id, dict.fromkeys(("received", "up", "received_in_maintenance", "jobs_ok",
-                                              "jobs_failed", "gpu_util_ppm_sum",
-                                              "bandwidth_mbps_sum", "rating_sum",
-                                              "rating_count"), 0))  # fmt: skip
+        r = rows.get(node_id, silent)
         slots = _maintenance_slots(epoch, params, windows.get(node_id, ()))
         hist = hists.get(node_id, {})
         out[node_id] = NodeEpochRollup(
@@ -393,22 +441,20 @@ def epoch_rollups_from_raw(
         out[node_id] = rollup(
             node_id,
             epoch,
-            (
-                Heartbeat(
-                    b.node_id,
-                    b.seq,
-                    b.ts,
-                    b.up,
-                    b.gpu_util_ppm,
-                    b.latency_ms,
-                    b.jobs_ok,
-                    b.jobs_failed,
-                    b.bandwidth_mbps,
-                    b.user_rating,
-                )
-                for b in mine
-            ),
+            (_as_heartbeat(b) for b in mine),
             heartbeats_expected=expected,
             heartbeats_excused=max(0, slots - in_maint),
         )
     return out
+
+
+def _as_heartbeat(b: StoredHeartbeat) -> Heartbeat:
+    return Heartbeat(
+        b.node_id, b.seq, b.ts, b.up, b.gpu_util_ppm, b.latency_ms, b.jobs_ok, b.jobs_failed,
+        b.bandwidth_mbps, b.user_rating,
+    )  # fmt: skip
+
+
+def stats(conn: Connection) -> dict[str, int]:
+    """Heartbeats stored, and batches waiting for their rollup."""
+    return TelemetryRepository(conn).counts()

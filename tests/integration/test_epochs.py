@@ -157,13 +157,14 @@ def test_verify_epoch_catches_a_tampered_rollup(engine: Engine, fresh_db_url: st
     import psycopg
 
     from ledger.kit.embedded import libpq_url
+    from ledger.telemetry import service as telemetry
 
     epoch = future_epoch(P)
     bond(engine, fleet, at(epoch * 60 - 1))
     send_epoch(engine, fleet, epoch, P, shape=lambda n, k: {"latency_ms_p50": 900})
     with transaction(engine) as conn:  # roll up, then tamper before the close reads it
         for b in conn.execute(text("SELECT id FROM telemetry_batches")).scalars():
-            epochs.telemetry.rollup_batch(conn, b, now=at(settled(epoch)))
+            telemetry.rollup_batch(conn, b, now=at(settled(epoch)))
     with psycopg.connect(libpq_url(fresh_db_url), autocommit=True) as owner:
         owner.execute("UPDATE rollup_latency SET latency_ms = 1 WHERE node_id = %s",
                       (fleet[0].node_id,))  # fmt: skip

@@ -130,7 +130,7 @@ def test_verify_names_the_first_broken_row(
     with engine.connect() as conn:
         report = verify_ledger(conn)
     assert not report.ok
-    assert expect in str(report.violations[0])
+    assert expect in str(report.breaches[0])
 
 
 def test_verify_cli_exits_non_zero_on_tamper(engine: Engine, fresh_db_url: str) -> None:

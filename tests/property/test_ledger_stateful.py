@@ -241,7 +241,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         with self.engine.connect() as conn:
             report = verify_ledger(conn)
-        assert report.ok, report.violations[:3]
+        assert report.ok, report.breaches[:3]
 
 
 def test_ledger_matches_model(shared_engine: Engine) -> None:

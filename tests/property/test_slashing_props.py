@@ -14,18 +14,11 @@ from hypothesis import strategies as st
 from ledger.kit.money import MAX_AMOUNT_BASE_UNITS, PPM
 from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
 from ledger.slashing.domain import (
-    KIND_DOWNTIME,
-    KIND_DUPLICATE_HARDWARE,
-    KIND_ERROR_RATE,
-    KIND_LATENCY,
-    KIND_MALICIOUS_ACTIVITY,
-    KIND_RESOURCE_HOARDING,
-    KIND_SECURITY_BREACH,
-    KIND_UNDER_STAKE,
-    STATUS_TOMBSTONED,
     NodeStanding,
     Penalty,
+    StandingStatus,
     Violation,
+    ViolationKind,
     apply_penalty,
     approve_review,
     compliance_passed,
@@ -58,23 +51,23 @@ def violations(draw: st.DrawFn) -> Violation:
     kind = draw(
         st.sampled_from(
             [
-                KIND_DOWNTIME,
-                KIND_ERROR_RATE,
-                KIND_LATENCY,
-                KIND_SECURITY_BREACH,
-                KIND_MALICIOUS_ACTIVITY,
-                KIND_UNDER_STAKE,
-                KIND_DUPLICATE_HARDWARE,
-                KIND_RESOURCE_HOARDING,
+                ViolationKind.DOWNTIME,
+                ViolationKind.ERROR_RATE,
+                ViolationKind.LATENCY,
+                ViolationKind.SECURITY_BREACH,
+                ViolationKind.MALICIOUS_ACTIVITY,
+                ViolationKind.UNDER_STAKE,
+                ViolationKind.DUPLICATE_HARDWARE,
+                ViolationKind.RESOURCE_HOARDING,
             ]
         )
     )
     extra: dict[str, Any] = {}
-    if kind == KIND_SECURITY_BREACH:
+    if kind == ViolationKind.SECURITY_BREACH:
         extra["severity"] = draw(st.sampled_from(["minor", "major", "critical"]))
-    if kind == KIND_DUPLICATE_HARDWARE:
+    if kind == ViolationKind.DUPLICATE_HARDWARE:
         extra["duplicate_count"] = draw(st.integers(min_value=1, max_value=50))
-    if kind == KIND_RESOURCE_HOARDING:
+    if kind == ViolationKind.RESOURCE_HOARDING:
         extra["severity_units"] = draw(st.integers(min_value=1, max_value=30))
     return make_violation(
         kind,
@@ -261,15 +254,15 @@ def _penalty(kind: str, prior_perf: int = 0, prior_malicious: int = 0, **extra: 
 
 
 PENALTIES = [
-    _penalty(KIND_DOWNTIME, 0),  # warning
-    _penalty(KIND_DOWNTIME, 1),  # 0.1%
-    _penalty(KIND_ERROR_RATE, 2),  # 1% + 24 h
-    _penalty(KIND_LATENCY, 3),  # 5% + 7 d + review
-    _penalty(KIND_SECURITY_BREACH, severity="major"),
-    _penalty(KIND_SECURITY_BREACH, severity="critical"),  # tombstone
-    _penalty(KIND_MALICIOUS_ACTIVITY, prior_malicious=0),
-    _penalty(KIND_DUPLICATE_HARDWARE, duplicate_count=2),
-    _penalty(KIND_RESOURCE_HOARDING, severity_units=4),
+    _penalty(ViolationKind.DOWNTIME, 0),  # warning
+    _penalty(ViolationKind.DOWNTIME, 1),  # 0.1%
+    _penalty(ViolationKind.ERROR_RATE, 2),  # 1% + 24 h
+    _penalty(ViolationKind.LATENCY, 3),  # 5% + 7 d + review
+    _penalty(ViolationKind.SECURITY_BREACH, severity="major"),
+    _penalty(ViolationKind.SECURITY_BREACH, severity="critical"),  # tombstone
+    _penalty(ViolationKind.MALICIOUS_ACTIVITY, prior_malicious=0),
+    _penalty(ViolationKind.DUPLICATE_HARDWARE, duplicate_count=2),
+    _penalty(ViolationKind.RESOURCE_HOARDING, severity_units=4),
 ]
 
 OPS = st.one_of(
@@ -343,4 +336,4 @@ def test_void_is_as_if_never_applied(
 @given(ops=st.lists(OPS, max_size=25))
 def test_tombstone_is_absorbing(ops: list[tuple[Any, ...]]) -> None:
     state, _ = run([("apply", 5), *ops])  # 5: critical security breach
-    assert state.status == STATUS_TOMBSTONED and state.standing_ppm == 0
+    assert state.status == StandingStatus.TOMBSTONED and state.standing_ppm == 0

@@ -12,36 +12,18 @@ import pytest
 from ledger.kit.money import BASE_UNITS_PER_SWARM
 from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
 from ledger.slashing.domain import (
-    APPEAL_PENDING,
-    APPEAL_UPHELD,
-    APPEAL_VOIDED,
-    CLASS_POOR_PERFORMANCE,
-    CLASS_PROTOCOL_VIOLATION,
-    CLASS_SECURITY_BREACH,
-    KIND_DOWNTIME,
-    KIND_DUPLICATE_HARDWARE,
-    KIND_ERROR_RATE,
-    KIND_LATENCY,
-    KIND_MALICIOUS_ACTIVITY,
-    KIND_RESOURCE_HOARDING,
-    KIND_SECURITY_BREACH,
-    KIND_UNDER_STAKE,
-    RECOVERY_AUTOMATIC_UNJAIL,
-    RECOVERY_COMPLIANCE_VERIFICATION,
-    RECOVERY_NONE,
-    RECOVERY_SECURITY_REVIEW,
-    REQUIRES_COMPLIANCE_VERIFICATION,
-    REQUIRES_GOVERNOR_REVIEW,
-    REQUIRES_SECURITY_REVIEW,
-    SLASH_EXECUTED,
-    STATUS_ACTIVE,
-    STATUS_JAILED,
-    STATUS_TOMBSTONED,
-    WAIVER_CORRELATED_OUTAGE,
+    AppealStatus,
     NodeStanding,
     Penalty,
+    RecoveryPath,
     SlashingError,
+    SlashStatus,
+    StandingStatus,
+    UnjailRequirement,
     Violation,
+    ViolationClass,
+    ViolationKind,
+    WaiverReason,
     apply_penalty,
     approve_review,
     can_appeal,
@@ -157,9 +139,29 @@ def rollup(**kw: Any) -> NodeEpochRollup:
 # (prior offences, outcome, slash base units of 12,345 SWARM, reward multiplier, jail s,
 #  governor review, unjail requirements, status after, standing after)
 LADDER_ROWS = [
-    (0, "warning", 0, 1_000_000, 0, False, (), STATUS_ACTIVE, 1_000_000),
-    (1, "penalty", 12_345_000_000_000_000_000, 500_000, 0, False, (), STATUS_ACTIVE, 999_000),
-    (2, "penalty", 123_450_000_000_000_000_000, 1_000_000, DAY, False, (), STATUS_JAILED, 0),
+    (0, "warning", 0, 1_000_000, 0, False, (), StandingStatus.ACTIVE, 1_000_000),
+    (
+        1,
+        "penalty",
+        12_345_000_000_000_000_000,
+        500_000,
+        0,
+        False,
+        (),
+        StandingStatus.ACTIVE,
+        999_000,
+    ),
+    (
+        2,
+        "penalty",
+        123_450_000_000_000_000_000,
+        1_000_000,
+        DAY,
+        False,
+        (),
+        StandingStatus.JAILED,
+        0,
+    ),
     (
         3,
         "severe",
@@ -167,8 +169,8 @@ LADDER_ROWS = [
         1_000_000,
         7 * DAY,
         True,
-        (REQUIRES_GOVERNOR_REVIEW,),
-        STATUS_JAILED,
+        (UnjailRequirement.GOVERNOR_REVIEW,),
+        StandingStatus.JAILED,
         0,
     ),
     (
@@ -178,14 +180,16 @@ LADDER_ROWS = [
         1_000_000,
         7 * DAY,
         True,
-        (REQUIRES_GOVERNOR_REVIEW,),
-        STATUS_JAILED,
+        (UnjailRequirement.GOVERNOR_REVIEW,),
+        StandingStatus.JAILED,
         0,
     ),
 ]
 
 
-@pytest.mark.parametrize("kind", [KIND_DOWNTIME, KIND_ERROR_RATE, KIND_LATENCY])
+@pytest.mark.parametrize(
+    "kind", [ViolationKind.DOWNTIME, ViolationKind.ERROR_RATE, ViolationKind.LATENCY]
+)
 @pytest.mark.parametrize(
     ("prior", "outcome", "slash", "multiplier", "jail_s", "review", "reqs", "status", "standing"),
     LADDER_ROWS,
@@ -203,7 +207,7 @@ def test_ladder_row(
     standing: int,
 ) -> None:
     p = decide(violation(kind), prior_perf=prior, epoch_reward=1_001)
-    assert p.klass == CLASS_POOR_PERFORMANCE
+    assert p.klass == ViolationClass.POOR_PERFORMANCE
     assert p.outcome == outcome
     assert p.offence_number == prior + 1
     assert p.slash_base_units == slash
@@ -216,7 +220,7 @@ def test_ladder_row(
     assert p.jail_until_s == (DECIDED + jail_s if jail_s else None)
     assert p.governor_review_required is review
     assert p.unjail_requirements == reqs
-    assert p.recovery_path == RECOVERY_AUTOMATIC_UNJAIL
+    assert p.recovery_path == RecoveryPath.AUTOMATIC_UNJAIL
     assert p.tombstone is False
     assert p.appeal_deadline_s == DECIDED + 48 * HOUR
     assert p.insurance_base_units + p.treasury_base_units + p.burn_base_units == slash
@@ -237,8 +241,11 @@ def test_ladder_step_lookup() -> None:
 
 def test_slash_rounds_down() -> None:
     # 1% of 12,345 base units is 123.45: 123. 0.1% of 999 is 0.999: 0.
-    assert decide(violation(KIND_DOWNTIME), prior_perf=2, stake=12_345).slash_base_units == 123
-    assert decide(violation(KIND_DOWNTIME), prior_perf=1, stake=999).slash_base_units == 0
+    assert (
+        decide(violation(ViolationKind.DOWNTIME), prior_perf=2, stake=12_345).slash_base_units
+        == 123
+    )
+    assert decide(violation(ViolationKind.DOWNTIME), prior_perf=1, stake=999).slash_base_units == 0
 
 
 def test_count_offences_rolling_window() -> None:
@@ -261,27 +268,28 @@ def test_count_offences_rolling_window() -> None:
 
 # (kind, extra violation fields, prior malicious, fraction ppm, slash, tombstone, recovery, reqs)
 MATRIX_ROWS = [
-    (KIND_SECURITY_BREACH, {"severity": "minor"}, 0, 50_000, 617_250 * 10**15, False,
-     RECOVERY_SECURITY_REVIEW, (REQUIRES_SECURITY_REVIEW,)),
-    (KIND_SECURITY_BREACH, {"severity": "major"}, 0, 200_000, 2_469 * SWARM, False,
-     RECOVERY_SECURITY_REVIEW, (REQUIRES_SECURITY_REVIEW,)),
-    (KIND_SECURITY_BREACH, {"severity": "critical"}, 0, 1_000_000, STAKE, True,
-     RECOVERY_NONE, ()),
-    (KIND_MALICIOUS_ACTIVITY, {}, 0, 200_000, 2_469 * SWARM, False,
-     RECOVERY_SECURITY_REVIEW, (REQUIRES_SECURITY_REVIEW,)),
-    (KIND_MALICIOUS_ACTIVITY, {}, 1, 200_000, 2_469 * SWARM, True, RECOVERY_NONE, ()),
-    (KIND_DUPLICATE_HARDWARE, {"duplicate_count": 1}, 0, 50_000, 617_250 * 10**15, False,
-     RECOVERY_COMPLIANCE_VERIFICATION, (REQUIRES_COMPLIANCE_VERIFICATION,)),
-    (KIND_DUPLICATE_HARDWARE, {"duplicate_count": 3}, 0, 150_000, 1_851_750 * 10**15, False,
-     RECOVERY_COMPLIANCE_VERIFICATION, (REQUIRES_COMPLIANCE_VERIFICATION,)),
-    (KIND_DUPLICATE_HARDWARE, {"duplicate_count": 30}, 0, 1_000_000, STAKE, False,
-     RECOVERY_COMPLIANCE_VERIFICATION, (REQUIRES_COMPLIANCE_VERIFICATION,)),
-    (KIND_RESOURCE_HOARDING, {"severity_units": 1}, 0, 10_000, 12_345 * 10**16, False,
-     RECOVERY_COMPLIANCE_VERIFICATION, ()),
-    (KIND_RESOURCE_HOARDING, {"severity_units": 7}, 0, 70_000, 86_415 * 10**16, False,
-     RECOVERY_COMPLIANCE_VERIFICATION, ()),
-    (KIND_RESOURCE_HOARDING, {"severity_units": 15}, 0, 100_000, 12_345 * 10**17, False,
-     RECOVERY_COMPLIANCE_VERIFICATION, ()),
+    (ViolationKind.SECURITY_BREACH, {"severity": "minor"}, 0, 50_000, 617_250 * 10**15, False,
+     RecoveryPath.SECURITY_REVIEW, (UnjailRequirement.SECURITY_REVIEW,)),
+    (ViolationKind.SECURITY_BREACH, {"severity": "major"}, 0, 200_000, 2_469 * SWARM, False,
+     RecoveryPath.SECURITY_REVIEW, (UnjailRequirement.SECURITY_REVIEW,)),
+    (ViolationKind.SECURITY_BREACH, {"severity": "critical"}, 0, 1_000_000, STAKE, True,
+     RecoveryPath.NONE, ()),
+    (ViolationKind.MALICIOUS_ACTIVITY, {}, 0, 200_000, 2_469 * SWARM, False,
+     RecoveryPath.SECURITY_REVIEW, (UnjailRequirement.SECURITY_REVIEW,)),
+    (ViolationKind.MALICIOUS_ACTIVITY, {}, 1, 200_000, 2_469 * SWARM, True, RecoveryPath.NONE, ()),
+    (ViolationKind.DUPLICATE_HARDWARE, {"duplicate_count": 1}, 0, 50_000, 617_250 * 10**15, False,
+     RecoveryPath.COMPLIANCE_VERIFICATION, (UnjailRequirement.COMPLIANCE_VERIFICATION,)),
+    (ViolationKind.DUPLICATE_HARDWARE, {"duplicate_count": 3}, 0, 150_000, 1_851_750 * 10**15,
+     False,
+     RecoveryPath.COMPLIANCE_VERIFICATION, (UnjailRequirement.COMPLIANCE_VERIFICATION,)),
+    (ViolationKind.DUPLICATE_HARDWARE, {"duplicate_count": 30}, 0, 1_000_000, STAKE, False,
+     RecoveryPath.COMPLIANCE_VERIFICATION, (UnjailRequirement.COMPLIANCE_VERIFICATION,)),
+    (ViolationKind.RESOURCE_HOARDING, {"severity_units": 1}, 0, 10_000, 12_345 * 10**16, False,
+     RecoveryPath.COMPLIANCE_VERIFICATION, ()),
+    (ViolationKind.RESOURCE_HOARDING, {"severity_units": 7}, 0, 70_000, 86_415 * 10**16, False,
+     RecoveryPath.COMPLIANCE_VERIFICATION, ()),
+    (ViolationKind.RESOURCE_HOARDING, {"severity_units": 15}, 0, 100_000, 12_345 * 10**17, False,
+     RecoveryPath.COMPLIANCE_VERIFICATION, ()),
 ]  # fmt: skip
 
 
@@ -306,17 +314,23 @@ def test_matrix_row(
     assert p.recovery_path == recovery
     assert p.unjail_requirements == reqs
     assert p.reward_multiplier_ppm == 1_000_000
-    jailed = kind != KIND_RESOURCE_HOARDING
+    jailed = kind != ViolationKind.RESOURCE_HOARDING
     assert p.jail is jailed
     assert p.jail_until_s is None  # jail until a review / compliance check, or for good
-    if kind in (KIND_SECURITY_BREACH, KIND_MALICIOUS_ACTIVITY):
-        assert p.klass == CLASS_SECURITY_BREACH and p.outcome == "immediate"
+    if kind in (ViolationKind.SECURITY_BREACH, ViolationKind.MALICIOUS_ACTIVITY):
+        assert p.klass == ViolationClass.SECURITY_BREACH and p.outcome == "immediate"
     else:
-        assert p.klass == CLASS_PROTOCOL_VIOLATION and p.outcome == "scaled"
+        assert p.klass == ViolationClass.PROTOCOL_VIOLATION and p.outcome == "scaled"
     after = apply_penalty(new_standing(NODE), p, DECIDED)
-    expected_status = STATUS_TOMBSTONED if tomb else STATUS_JAILED if jailed else STATUS_ACTIVE
+    expected_status = (
+        StandingStatus.TOMBSTONED
+        if tomb
+        else StandingStatus.JAILED
+        if jailed
+        else StandingStatus.ACTIVE
+    )
     assert after.status == expected_status
-    if kind == KIND_RESOURCE_HOARDING:
+    if kind == ViolationKind.RESOURCE_HOARDING:
         assert after.standing_ppm == 1_000_000 - fraction  # penalty standing: 1 - severity
 
 
@@ -324,7 +338,7 @@ def test_sybil_cap_from_params() -> None:
     capped = dataclasses.replace(
         P, slashing=dataclasses.replace(P.slashing, sybil_slash_max_ppm=120_000)
     )
-    p = decide(violation(KIND_DUPLICATE_HARDWARE, duplicate_count=3), params=capped)
+    p = decide(violation(ViolationKind.DUPLICATE_HARDWARE, duplicate_count=3), params=capped)
     assert p.slash_fraction_ppm == 120_000
     assert "capped at 12%" in p.rule
 
@@ -334,12 +348,12 @@ def test_sybil_cap_from_params() -> None:
     [(T0, True, 1_000_000), (T0 + DAY - 1, True, 1_000_000), (T0 + DAY, False, 0)],
 )
 def test_under_stake_no_slash_and_grace(decided_at_s: int, eligible: bool, multiplier: int) -> None:
-    p = decide(violation(KIND_UNDER_STAKE), decided_at_s=decided_at_s, epoch_reward=10)
+    p = decide(violation(ViolationKind.UNDER_STAKE), decided_at_s=decided_at_s, epoch_reward=10)
     assert p.slash_base_units == 0 and p.jail is False and p.tombstone is False
     assert p.rewards_eligible is eligible
     assert p.reward_multiplier_ppm == multiplier
     assert p.reward_withheld_base_units == (0 if eligible else 10)
-    assert p.recovery_path == RECOVERY_COMPLIANCE_VERIFICATION
+    assert p.recovery_path == RecoveryPath.COMPLIANCE_VERIFICATION
     assert apply_penalty(new_standing(NODE), p, decided_at_s) == new_standing(NODE)
 
 
@@ -367,7 +381,7 @@ def test_under_stake_grace_boundaries() -> None:
     ],
 )
 def test_rewards_first(unclaimed: int, from_rewards: int, from_stake: int) -> None:
-    p = decide(violation(KIND_SECURITY_BREACH, severity="minor"), unclaimed=unclaimed)
+    p = decide(violation(ViolationKind.SECURITY_BREACH, severity="minor"), unclaimed=unclaimed)
     assert p.slash_base_units == 617_250 * 10**15
     assert (p.from_rewards_base_units, p.from_stake_base_units) == (from_rewards, from_stake)
 
@@ -394,7 +408,7 @@ def test_split_exact(amount: int, insurance: int, treasury: int, burn: int) -> N
 
 
 def test_penalty_carries_split_with_remainder() -> None:
-    p = decide(violation(KIND_DOWNTIME), prior_perf=2, stake=12_345)
+    p = decide(violation(ViolationKind.DOWNTIME), prior_perf=2, stake=12_345)
     assert p.slash_base_units == 123
     assert (p.insurance_base_units, p.treasury_base_units, p.burn_base_units) == (63, 36, 24)
     assert p.split.amount_base_units == 123
@@ -405,49 +419,54 @@ def test_penalty_carries_split_with_remainder() -> None:
 
 
 def test_same_evidence_same_id() -> None:
-    a = violation(KIND_SECURITY_BREACH, severity="major", evidence={"a": "1", "b": "2"})
-    b = violation(KIND_SECURITY_BREACH, severity="major", evidence=[("b", "2"), ("a", "1")])
+    a = violation(ViolationKind.SECURITY_BREACH, severity="major", evidence={"a": "1", "b": "2"})
+    b = violation(
+        ViolationKind.SECURITY_BREACH, severity="major", evidence=[("b", "2"), ("a", "1")]
+    )
     assert a.violation_id == b.violation_id and a.evidence_digest == b.evidence_digest
     # Re-reported with another severity: still the same incident.
-    c = violation(KIND_SECURITY_BREACH, severity="minor", evidence={"a": "1", "b": "2"})
+    c = violation(ViolationKind.SECURITY_BREACH, severity="minor", evidence={"a": "1", "b": "2"})
     assert c.violation_id == a.violation_id
     assert decide(a).penalty_id == decide(c).penalty_id
     # Other evidence, node, epoch or kind: another incident.
-    assert violation(KIND_SECURITY_BREACH, severity="major", evidence={"a": "1"}).violation_id != (
-        a.violation_id
-    )
+    assert violation(
+        ViolationKind.SECURITY_BREACH, severity="major", evidence={"a": "1"}
+    ).violation_id != (a.violation_id)
     other_node = violation(
-        KIND_SECURITY_BREACH, severity="major", evidence={"a": "1", "b": "2"}, node_id="node-2"
+        ViolationKind.SECURITY_BREACH,
+        severity="major",
+        evidence={"a": "1", "b": "2"},
+        node_id="node-2",
     )
     assert other_node.violation_id != a.violation_id
-    assert violation(KIND_MALICIOUS_ACTIVITY, evidence={"a": "1", "b": "2"}).violation_id != (
-        a.violation_id
-    )
+    assert violation(
+        ViolationKind.MALICIOUS_ACTIVITY, evidence={"a": "1", "b": "2"}
+    ).violation_id != (a.violation_id)
     assert len(a.violation_id) == 64 and int(a.violation_id, 16) >= 0
 
 
 def test_violation_refuses_forged_id_and_bad_fields() -> None:
-    v = violation(KIND_DOWNTIME)
+    v = violation(ViolationKind.DOWNTIME)
     with pytest.raises(SlashingError) as exc:
         dataclasses.replace(v, violation_id="0" * 64)
     assert exc.value.code == "id_mismatch"
     with pytest.raises(SlashingError):
         dataclasses.replace(v, evidence=(("x", "y"),))
     with pytest.raises(SlashingError):
-        violation(KIND_SECURITY_BREACH)  # severity required
+        violation(ViolationKind.SECURITY_BREACH)  # severity required
     with pytest.raises(SlashingError):
-        violation(KIND_SECURITY_BREACH, severity="apocalyptic")
+        violation(ViolationKind.SECURITY_BREACH, severity="apocalyptic")
     with pytest.raises(SlashingError):
-        violation(KIND_DOWNTIME, severity="minor")
+        violation(ViolationKind.DOWNTIME, severity="minor")
     with pytest.raises(SlashingError):
-        violation(KIND_RESOURCE_HOARDING)  # severity units required
+        violation(ViolationKind.RESOURCE_HOARDING)  # severity units required
     with pytest.raises(SlashingError):
-        violation(KIND_DUPLICATE_HARDWARE, duplicate_count=0)
+        violation(ViolationKind.DUPLICATE_HARDWARE, duplicate_count=0)
     with pytest.raises(SlashingError) as exc:
-        violation(KIND_DOWNTIME, evidence={})
+        violation(ViolationKind.DOWNTIME, evidence={})
     assert exc.value.code == "evidence_empty"
     with pytest.raises(SlashingError) as exc:
-        violation(KIND_DOWNTIME, evidence=[("a", "1"), ("a", "2")])
+        violation(ViolationKind.DOWNTIME, evidence=[("a", "1"), ("a", "2")])
     assert exc.value.code == "evidence_duplicate_key"
     with pytest.raises(SlashingError):
         violation("littering")
@@ -465,9 +484,9 @@ def kinds(r: NodeEpochRollup, target_ms: int = 100) -> list[str]:
 
 def test_detect_downtime_threshold_and_maintenance() -> None:
     assert kinds(rollup(heartbeats_up=54)) == []  # exactly 90%
-    assert kinds(rollup(heartbeats_up=53)) == [KIND_DOWNTIME]
+    assert kinds(rollup(heartbeats_up=53)) == [ViolationKind.DOWNTIME]
     # 45 up of 60: 75%, down; with 10 excused, 45 of 50 counted: 90%, not down.
-    assert kinds(rollup(heartbeats_up=45, heartbeats_received=45)) == [KIND_DOWNTIME]
+    assert kinds(rollup(heartbeats_up=45, heartbeats_received=45)) == [ViolationKind.DOWNTIME]
     assert kinds(rollup(heartbeats_up=45, heartbeats_received=45, heartbeats_excused=10)) == []
     # A whole epoch of declared maintenance is not downtime.
     assert kinds(rollup(heartbeats_up=0, heartbeats_received=0, heartbeats_excused=60)) == []
@@ -475,11 +494,11 @@ def test_detect_downtime_threshold_and_maintenance() -> None:
 
 def test_detect_error_rate_and_latency_thresholds() -> None:
     assert kinds(rollup(jobs_ok=90, jobs_failed=10)) == []  # exactly 10%
-    assert kinds(rollup(jobs_ok=89, jobs_failed=11)) == [KIND_ERROR_RATE]
+    assert kinds(rollup(jobs_ok=89, jobs_failed=11)) == [ViolationKind.ERROR_RATE]
     assert kinds(rollup(jobs_ok=0, jobs_failed=0)) == []  # no jobs, no error rate
     assert kinds(rollup(latency_p50_ms=500)) == []  # exactly 5x the 100 ms target
-    assert kinds(rollup(latency_p50_ms=501)) == [KIND_LATENCY]
-    assert kinds(rollup(latency_p50_ms=51), target_ms=10) == [KIND_LATENCY]
+    assert kinds(rollup(latency_p50_ms=501)) == [ViolationKind.LATENCY]
+    assert kinds(rollup(latency_p50_ms=51), target_ms=10) == [ViolationKind.LATENCY]
     assert kinds(rollup(latency_p50_ms=None)) == []
 
 
@@ -487,12 +506,16 @@ def test_detection_is_deterministic_and_one_offence_per_epoch() -> None:
     r = rollup(heartbeats_up=10, jobs_ok=1, jobs_failed=9, latency_p50_ms=10_000)
     first = detect_performance_violations(r, 100, P, T0, provider_id=PROVIDER)
     again = detect_performance_violations(r, 100, P, T0, provider_id=PROVIDER)
-    assert [v.kind for v in first] == [KIND_DOWNTIME, KIND_ERROR_RATE, KIND_LATENCY]
+    assert [v.kind for v in first] == [
+        ViolationKind.DOWNTIME,
+        ViolationKind.ERROR_RATE,
+        ViolationKind.LATENCY,
+    ]
     assert first == again
     assert first[0].infraction_at_s == T0 and first[0].infraction_epoch == EPOCH
     assert first[0].evidence_dict["uptime_ppm"] == "166666"
     offence = performance_offence(list(reversed(first)))
-    assert offence is not None and offence.kind == KIND_DOWNTIME
+    assert offence is not None and offence.kind == ViolationKind.DOWNTIME
     assert performance_offence(first[1:]) == first[1]
     assert performance_offence([]) is None
 
@@ -529,7 +552,7 @@ ACTIVE = {"eu-west": 10, "us-east": 5}
 
 
 def downtime_of(node_id: str) -> Violation:
-    return violation(KIND_DOWNTIME, node_id=node_id)
+    return violation(ViolationKind.DOWNTIME, node_id=node_id)
 
 
 @pytest.mark.parametrize(
@@ -558,10 +581,10 @@ def test_correlated_outage_needs_probe_agreement_when_given() -> None:
 
 def test_waiver_only_for_downtime() -> None:
     down = [downtime_of(f"eu-{i}") for i in range(3)]
-    security = violation(KIND_SECURITY_BREACH, severity="critical", node_id="eu-0")
-    malicious = violation(KIND_MALICIOUS_ACTIVITY, node_id="eu-1")
-    hoarding = violation(KIND_RESOURCE_HOARDING, severity_units=2, node_id="eu-2")
-    errors = violation(KIND_ERROR_RATE, node_id="eu-0")
+    security = violation(ViolationKind.SECURITY_BREACH, severity="critical", node_id="eu-0")
+    malicious = violation(ViolationKind.MALICIOUS_ACTIVITY, node_id="eu-1")
+    hoarding = violation(ViolationKind.RESOURCE_HOARDING, severity_units=2, node_id="eu-2")
+    errors = violation(ViolationKind.ERROR_RATE, node_id="eu-0")
     us_down = downtime_of("us-0")  # 1 of 5 in us-east: exactly 20%, stands
     kept, waived = waive_correlated_outages(
         [*down, security, malicious, hoarding, errors, us_down], REGION_OF, ACTIVE, P
@@ -570,7 +593,7 @@ def test_waiver_only_for_downtime() -> None:
     assert [w.violation for w in waived] == down
     w = waived[0]
     assert (w.reason, w.region, w.down_count, w.active_count, w.threshold_ppm) == (
-        WAIVER_CORRELATED_OUTAGE,
+        WaiverReason.CORRELATED_OUTAGE,
         "eu-west",
         3,
         10,
@@ -591,7 +614,7 @@ def test_waiver_refuses_inconsistent_counts() -> None:
 
 
 def jailed_by(prior_perf: int) -> tuple[NodeStanding, Penalty]:
-    p = decide(violation(KIND_DOWNTIME), prior_perf=prior_perf)
+    p = decide(violation(ViolationKind.DOWNTIME), prior_perf=prior_perf)
     return apply_penalty(new_standing(NODE), p, DECIDED), p
 
 
@@ -599,9 +622,9 @@ def test_restoration_steps_after_a_jail() -> None:
     s, p = jailed_by(2)
     assert p.jail_until_s == DECIDED + DAY
     s = tick_epoch(s, False, DECIDED + DAY - 1, P)
-    assert s.status == STATUS_JAILED
+    assert s.status == StandingStatus.JAILED
     s = tick_epoch(s, False, DECIDED + DAY, P)  # automatic unjail
-    assert (s.status, s.standing_ppm, s.restoration_step) == (STATUS_ACTIVE, 250_000, 1)
+    assert (s.status, s.standing_ppm, s.restoration_step) == (StandingStatus.ACTIVE, 250_000, 1)
     s = tick_epoch(s, False, DECIDED + DAY + HOUR, P)  # not clean: holds
     assert s.standing_ppm == 250_000
     seen = []
@@ -621,58 +644,63 @@ def test_standing_after_epoch() -> None:
 
 def test_severe_rung_needs_time_and_governor_review() -> None:
     s, _ = jailed_by(3)
-    assert s.unjail_requires == REQUIRES_GOVERNOR_REVIEW
+    assert s.unjail_requires == UnjailRequirement.GOVERNOR_REVIEW
     late = DECIDED + 7 * DAY
-    assert tick_epoch(s, True, late, P).status == STATUS_JAILED  # time served, no review
+    assert tick_epoch(s, True, late, P).status == StandingStatus.JAILED  # time served, no review
     early = approve_review(s, DECIDED + HOUR, P)  # review first, time not served
-    assert early.status == STATUS_JAILED and early.unjail_requires is None
-    assert tick_epoch(early, True, late - 1, P).status == STATUS_JAILED
+    assert early.status == StandingStatus.JAILED and early.unjail_requires is None
+    assert tick_epoch(early, True, late - 1, P).status == StandingStatus.JAILED
     assert tick_epoch(early, True, late, P).standing_ppm == 250_000
-    assert approve_review(s, late, P).status == STATUS_ACTIVE  # both at once
+    assert approve_review(s, late, P).status == StandingStatus.ACTIVE  # both at once
 
 
 def test_security_breach_needs_review_and_sybil_needs_compliance() -> None:
-    sec = decide(violation(KIND_SECURITY_BREACH, severity="major"))
+    sec = decide(violation(ViolationKind.SECURITY_BREACH, severity="major"))
     s = apply_penalty(new_standing(NODE), sec, DECIDED)
-    assert s.unjail_requires == REQUIRES_SECURITY_REVIEW
-    assert tick_epoch(s, True, DECIDED + 365 * DAY, P).status == STATUS_JAILED
-    assert compliance_passed(s, DECIDED + 1, P).status == STATUS_JAILED
+    assert s.unjail_requires == UnjailRequirement.SECURITY_REVIEW
+    assert tick_epoch(s, True, DECIDED + 365 * DAY, P).status == StandingStatus.JAILED
+    assert compliance_passed(s, DECIDED + 1, P).status == StandingStatus.JAILED
     released = approve_review(s, DECIDED + 1, P)
-    assert (released.status, released.standing_ppm) == (STATUS_ACTIVE, 250_000)
+    assert (released.status, released.standing_ppm) == (StandingStatus.ACTIVE, 250_000)
 
-    sybil = decide(violation(KIND_DUPLICATE_HARDWARE, duplicate_count=1))
+    sybil = decide(violation(ViolationKind.DUPLICATE_HARDWARE, duplicate_count=1))
     s = apply_penalty(new_standing(NODE), sybil, DECIDED)
-    assert s.unjail_requires == REQUIRES_COMPLIANCE_VERIFICATION
-    assert approve_review(s, DECIDED + 1, P).status == STATUS_JAILED
-    assert compliance_passed(s, DECIDED + 1, P).status == STATUS_ACTIVE
+    assert s.unjail_requires == UnjailRequirement.COMPLIANCE_VERIFICATION
+    assert approve_review(s, DECIDED + 1, P).status == StandingStatus.JAILED
+    assert compliance_passed(s, DECIDED + 1, P).status == StandingStatus.ACTIVE
 
     # Both at once: both checks are needed.
     s = apply_penalty(apply_penalty(new_standing(NODE), sybil, DECIDED), sec, DECIDED)
-    assert s.unjail_requirements == (REQUIRES_SECURITY_REVIEW, REQUIRES_COMPLIANCE_VERIFICATION)
-    assert approve_review(s, DECIDED, P).status == STATUS_JAILED
-    assert compliance_passed(approve_review(s, DECIDED, P), DECIDED, P).status == STATUS_ACTIVE
+    assert s.unjail_requirements == (
+        UnjailRequirement.SECURITY_REVIEW,
+        UnjailRequirement.COMPLIANCE_VERIFICATION,
+    )
+    assert approve_review(s, DECIDED, P).status == StandingStatus.JAILED
+    assert (
+        compliance_passed(approve_review(s, DECIDED, P), DECIDED, P).status == StandingStatus.ACTIVE
+    )
 
 
 def test_tombstone_never_returns() -> None:
-    p = decide(violation(KIND_SECURITY_BREACH, severity="critical"))
+    p = decide(violation(ViolationKind.SECURITY_BREACH, severity="critical"))
     s = apply_penalty(new_standing(NODE), p, DECIDED)
     assert s.tombstoned and s.standing_ppm == 0
-    later = decide(violation(KIND_DOWNTIME), prior_perf=2)
+    later = decide(violation(ViolationKind.DOWNTIME), prior_perf=2)
     for after in (
         tick_epoch(s, True, DECIDED + 365 * DAY, P),
         approve_review(s, DECIDED, P),
         compliance_passed(s, DECIDED, P),
         apply_penalty(s, later, DECIDED),
     ):
-        assert after.status == STATUS_TOMBSTONED
+        assert after.status == StandingStatus.TOMBSTONED
 
 
 def test_repeat_jail_keeps_later_bound() -> None:
     s, _ = jailed_by(3)  # 7 d + review
-    third = decide(violation(KIND_ERROR_RATE), prior_perf=2, decided_at_s=DECIDED + HOUR)
+    third = decide(violation(ViolationKind.ERROR_RATE), prior_perf=2, decided_at_s=DECIDED + HOUR)
     s = apply_penalty(s, third, DECIDED + HOUR)  # 24 h from later: shorter than 7 d
     assert s.jailed_until_s == DECIDED + 7 * DAY
-    assert s.unjail_requirements == (REQUIRES_GOVERNOR_REVIEW,)
+    assert s.unjail_requirements == (UnjailRequirement.GOVERNOR_REVIEW,)
 
 
 def test_void_restores_standing_and_keeps_other_history() -> None:
@@ -685,7 +713,7 @@ def test_void_restores_standing_and_keeps_other_history() -> None:
     assert s.standing_ppm == 500_000
     assert void_penalty(s, p, DECIDED + DAY + HOUR) == start
     # Two open penalties; voiding the first keeps the second in force.
-    hoard = decide(violation(KIND_RESOURCE_HOARDING, severity_units=5))
+    hoard = decide(violation(ViolationKind.RESOURCE_HOARDING, severity_units=5))
     both = apply_penalty(apply_penalty(start, p, DECIDED), hoard, DECIDED)
     only_hoard = void_penalty(both, p, DECIDED + 1)
     assert only_hoard == apply_penalty(start, hoard, DECIDED)
@@ -701,7 +729,7 @@ def test_settled_penalty_cannot_be_voided() -> None:
         void_penalty(settled, p, DECIDED)
     assert exc.value.code == "penalty_not_open"
     # A warning never touched the standing: voiding it is a no-op.
-    warning = decide(violation(KIND_LATENCY))
+    warning = decide(violation(ViolationKind.LATENCY))
     assert void_penalty(new_standing(NODE), warning, DECIDED) == new_standing(NODE)
 
 
@@ -721,12 +749,12 @@ def test_apply_refuses_other_node() -> None:
 
 
 def test_can_appeal_until_deadline_and_only_pending_sanctions() -> None:
-    p = decide(violation(KIND_SECURITY_BREACH, severity="minor"))
+    p = decide(violation(ViolationKind.SECURITY_BREACH, severity="minor"))
     assert can_appeal(p, DECIDED)
     assert can_appeal(p, p.appeal_deadline_s - 1)
     assert not can_appeal(p, p.appeal_deadline_s)
-    assert not can_appeal(p, DECIDED, slash_status=SLASH_EXECUTED)
-    assert not can_appeal(decide(violation(KIND_DOWNTIME)), DECIDED)  # a warning: nothing
+    assert not can_appeal(p, DECIDED, slash_status=SlashStatus.EXECUTED)
+    assert not can_appeal(decide(violation(ViolationKind.DOWNTIME)), DECIDED)  # a warning: nothing
     with pytest.raises(SlashingError):
         file_appeal(p, p.appeal_deadline_s, {"logs": "sha256:00"})
 
@@ -734,11 +762,11 @@ def test_can_appeal_until_deadline_and_only_pending_sanctions() -> None:
 @pytest.mark.parametrize(
     ("votes", "outcome"),
     [
-        ({}, APPEAL_PENDING),
-        ({"g1": "void"}, APPEAL_PENDING),
-        ({"g1": "void", "g2": "void"}, APPEAL_VOIDED),
-        ({"g1": "uphold", "g2": "uphold", "g3": "void"}, APPEAL_UPHELD),
-        ({"g1": "uphold", "g2": "void"}, APPEAL_PENDING),
+        ({}, AppealStatus.OPEN),
+        ({"g1": "void"}, AppealStatus.OPEN),
+        ({"g1": "void", "g2": "void"}, AppealStatus.VOIDED),
+        ({"g1": "uphold", "g2": "uphold", "g3": "void"}, AppealStatus.UPHELD),
+        ({"g1": "uphold", "g2": "void"}, AppealStatus.OPEN),
     ],
 )
 def test_decide_appeal_quorum(votes: dict[str, str], outcome: str) -> None:
@@ -747,22 +775,22 @@ def test_decide_appeal_quorum(votes: dict[str, str], outcome: str) -> None:
 
 def test_decide_appeal_ignores_non_governors_and_bad_votes() -> None:
     votes = {"g1": "void", "stranger": "void"}
-    assert decide_appeal(votes, 2) == APPEAL_VOIDED
-    assert decide_appeal(votes, 2, governors={"g1", "g2", "g3"}) == APPEAL_PENDING
+    assert decide_appeal(votes, 2) == AppealStatus.VOIDED
+    assert decide_appeal(votes, 2, governors={"g1", "g2", "g3"}) == AppealStatus.OPEN
     with pytest.raises(SlashingError):
         decide_appeal({"g1": "maybe"}, 2)
 
 
 def test_appeal_lifecycle() -> None:
-    p = decide(violation(KIND_DOWNTIME), prior_perf=2)
+    p = decide(violation(ViolationKind.DOWNTIME), prior_perf=2)
     appeal = file_appeal(p, DECIDED + HOUR, {"probe_report": "sha256:ab"})
     appeal = cast_vote(appeal, "g1", "void")
     assert cast_vote(appeal, "g1", "void") == appeal
     with pytest.raises(SlashingError) as exc:
         cast_vote(appeal, "g1", "uphold")
     assert exc.value.code == "vote_already_cast"
-    assert appeal.outcome(2) == APPEAL_PENDING
-    assert cast_vote(appeal, "g2", "void").outcome(2) == APPEAL_VOIDED
+    assert appeal.outcome(2) == AppealStatus.OPEN
+    assert cast_vote(appeal, "g2", "void").outcome(2) == AppealStatus.VOIDED
 
 
 # --------------------------------------------------------------------------------------------

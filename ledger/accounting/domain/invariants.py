@@ -1,4 +1,4 @@
-"""Named ledger invariants. Each returns the violations it finds (empty when it holds).
+"""Named ledger invariants. Each returns the breaches it finds (empty when it holds).
 
 They are checked by ``swarm-ledger verify``, by the periodic audit job, and after every step of
 the stateful property test. Pure: callers pass the rows.
@@ -19,8 +19,9 @@ from ledger.accounting.domain.transfers import AccountState, Transfer, TransferK
 
 
 @dataclass(frozen=True, slots=True)
-class Violation:
-    """One broken invariant, naming the row at fault."""
+class Breach:
+    """One broken invariant, naming the row at fault. (Not a slashing ``Violation``: that is
+    a node's misbehaviour; this is the ledger's own data disagreeing with a rule.)"""
 
     invariant: str
     ref: str  # e.g. "transfer seq=12 id=abc" or "account 7"
@@ -48,7 +49,7 @@ class Replay:
     pending_amounts: dict[str, int] = field(default_factory=dict)
     last_seq: int = 0
     last_hash: bytes = GENESIS_HASH
-    violations: list[Violation] = field(default_factory=list)
+    breaches: list[Breach] = field(default_factory=list)
     count: int = 0
 
 
@@ -87,14 +88,14 @@ def replay_transfers(
             if chain_hash(t.prev_hash, row) != t.hash:
                 problem = "content does not match its hash (the row was altered)"
         if problem is not None:
-            rp.violations.append(Violation("hash_chain_intact", transfer_ref(t), problem))
+            rp.breaches.append(Breach("hash_chain_intact", transfer_ref(t), problem))
             if stop_at_first:
                 return rp
         if account_assets is not None:
             for aid in (t.debit_account_id, t.credit_account_id):
                 if account_assets.get(aid) != t.asset:
-                    rp.violations.append(
-                        Violation(
+                    rp.breaches.append(
+                        Breach(
                             "transfers_name_valid_accounts",
                             transfer_ref(t),
                             f"account {aid} is missing or not in {t.asset}",
@@ -131,7 +132,7 @@ def _apply(rp: Replay, t: Transfer) -> None:
     rp.asset_credits[t.asset] = rp.asset_credits.get(t.asset, 0) + moved
 
 
-def debits_equal_credits_per_asset(accounts: Iterable[AccountState]) -> list[Violation]:
+def debits_equal_credits_per_asset(accounts: Iterable[AccountState]) -> list[Breach]:
     """Sum of posted debits equals sum of posted credits per asset, and the same for pending."""
     sums: dict[str, list[int]] = {}
     for a in accounts:
@@ -144,7 +145,7 @@ def debits_equal_credits_per_asset(accounts: Iterable[AccountState]) -> list[Vio
     for asset, (dpo, cpo, dpe, cpe) in sorted(sums.items()):
         if dpo != cpo or dpe != cpe:
             out.append(
-                Violation(
+                Breach(
                     "debits_equal_credits_per_asset",
                     f"asset {asset}",
                     f"posted debits {dpo} vs credits {cpo}; pending debits {dpe} vs credits {cpe}",
@@ -155,7 +156,7 @@ def debits_equal_credits_per_asset(accounts: Iterable[AccountState]) -> list[Vio
 
 def balances_match_transfers(
     accounts: Iterable[AccountState], recomputed: Mapping[int, Counters]
-) -> list[Violation]:
+) -> list[Breach]:
     """Every stored balance equals the sum of the transfers that touched the account."""
     out = []
     seen = set()
@@ -166,25 +167,25 @@ def balances_match_transfers(
         expect = (c.debits_pending, c.debits_posted, c.credits_pending, c.credits_posted)
         if stored != expect:
             out.append(
-                Violation(
+                Breach(
                     "balances_match_transfers",
                     f"account {a.id}",
                     f"stored (dpe, dpo, cpe, cpo) {stored} but transfers give {expect}",
                 )
             )
     for aid in sorted(set(recomputed) - seen):
-        out.append(Violation("balances_match_transfers", f"account {aid}", "has no balance row"))
+        out.append(Breach("balances_match_transfers", f"account {aid}", "has no balance row"))
     return out
 
 
-def no_forbidden_negative(accounts: Iterable[AccountState]) -> list[Violation]:
+def no_forbidden_negative(accounts: Iterable[AccountState]) -> list[Breach]:
     """No account that may not go negative has outflows beyond its posted inflows."""
     out = []
     for a in accounts:
         err = a.limit_error()
         if err is not None:
             out.append(
-                Violation(
+                Breach(
                     "no_forbidden_negative",
                     f"account {a.id}",
                     f"{err}: available {a.available()} base units",
@@ -193,10 +194,10 @@ def no_forbidden_negative(accounts: Iterable[AccountState]) -> list[Violation]:
     return out
 
 
-def check_all(accounts: list[AccountState], replay: Replay) -> list[Violation]:
+def check_all(accounts: list[AccountState], replay: Replay) -> list[Breach]:
     """Every ledger invariant, in a fixed order (the chain first: it says what to trust)."""
     return (
-        list(replay.violations)
+        list(replay.breaches)
         + balances_match_transfers(accounts, replay.counters)
         + debits_equal_credits_per_asset(accounts)
         + no_forbidden_negative(accounts)

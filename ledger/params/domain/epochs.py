@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ledger.kit.errors import Conflict
-from ledger.params.domain import ParameterSet
+from ledger.params.domain.schema import ParameterSet
 
 
 def epoch_start_s(epoch: int, params: ParameterSet) -> int:

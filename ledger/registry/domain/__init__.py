@@ -5,6 +5,7 @@ Pure. Every number comes from the parameter set.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 
@@ -17,6 +18,13 @@ ADDRESS_RE = re.compile(r"^0x[0-9a-f]{40}$")
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{16,128}$")
+
+
+class NodeStatus(enum.StrEnum):
+    """The status of a node version (``node_versions.status``, ``nodes.status``)."""
+
+    ACTIVE = "active"  # heartbeats accepted, earns, can be slashed
+    DEREGISTERED = "deregistered"  # final: its heartbeats are refused, its id is never reused
 
 
 class RegistryError(InvalidInput, ValueError):

@@ -43,8 +43,9 @@ __all__ = [
 
 HASH_SIZE_BYTES: Final[int] = 32
 MAX_UINT256: Final[int] = 2**256 - 1
-# A limit on everything: ten times the largest epoch the rewards benchmark covers. A tree this
-# size builds in well under a minute; anything larger is a bug upstream, not a real epoch.
+# MAX_MERKLE_LEAVES (ledger.kit.limits) is ten times the largest epoch the rewards benchmark
+# covers. A tree this size builds in well under a minute; anything larger is a bug upstream,
+# not a real epoch.
 
 _ADDRESS_HEX_LEN: Final[int] = 40
 _HEX_DIGITS: Final[frozenset[str]] = frozenset("0123456789abcdef")
@@ -221,6 +222,7 @@ def build_tree(leaves: Sequence[tuple[str, int]]) -> MerkleTree:
     # Sort value positions by leaf hash (Python's sort is stable like the package's; the hashes
     # are distinct anyway because the addresses are).
     order = sorted(range(count), key=hashes.__getitem__)
+    assert len(set(hashes)) == count
     size = 2 * count - 1
     tree: list[bytes] = [b""] * size
     tree_indices = [0] * count

@@ -2,7 +2,7 @@
 
 Pure: time is ``now_s`` (unix seconds) passed in, periods come from the parameter set, and every
 amount is an ``int`` of base units. SPEC section 5 and the slashing rules of section 6, as
-implemented (docs/slashing.md):
+implemented (docs/staking.md):
 
 - A **lot** is one deposit of a provider's stake. It is *bonded* from ``bonded_at_s``. Unstaking
   is :func:`request_unbond`: the lot enters the unbonding queue and becomes withdrawable

@@ -6,8 +6,29 @@ batches, gives the same rollup (the p50 latency comes from a histogram, not a ru
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+
+class ItemStatus(enum.StrEnum):
+    """The outcome of one heartbeat of a telemetry batch (stable: clients read it)."""
+
+    ACCEPTED = "accepted"  # stored durably before the answer
+    DUPLICATE = "duplicate"  # already accepted (or twice in the batch): never counted twice
+    REJECTED = "rejected"  # refused, with a RejectReason
+
+
+class RejectReason(enum.StrEnum):
+    """Why a heartbeat was rejected, in the order the checks run (stable codes)."""
+
+    MALFORMED_FIELD = "malformed_field"  # with the field
+    TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+    UNKNOWN_NODE = "unknown_node"
+    DEREGISTERED_NODE = "deregistered_node"
+    BAD_SIGNATURE = "bad_signature"
+    SEQ_TOO_OLD = "seq_too_old"
+    RATE_LIMITED = "rate_limited"
 
 
 @dataclass(frozen=True, slots=True)
