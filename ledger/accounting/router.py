@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from ledger.accounting import service as ledger
 from ledger.accounting.schemas import AccountOut, AccountPage, TransferOut, TransferPage
-from ledger.kit.http import page_of, parse_cursor
+from ledger.kit.http import Cursor, SafeText, page_of, parse_cursor
 from ledger.kit.limits import DEFAULT_PAGE_SIZE, MAX_INT64, MAX_PAGE_SIZE
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
@@ -21,10 +21,10 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 def list_accounts(
     request: Request,
     owner: Annotated[
-        str | None,
+        SafeText | None,
         Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$", description="owner id, exact"),
     ] = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> AccountPage:
     """Accounts with their balances, by id; filter by owner."""
@@ -46,7 +46,7 @@ def read_account(request: Request, account_id: AccountId) -> AccountOut:
 def account_transfers(
     request: Request,
     account_id: AccountId,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> TransferPage:
     """Transfers debiting or crediting the account, oldest first (chain order)."""

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from ledger.kit.limits import HEALTH_TIMEOUT_S
+from ledger.kit.limits import HEALTH_TIMEOUT_S, OUTAGE_RETRY_AFTER_S
 
 
 class HealthOut(BaseModel):
@@ -21,7 +21,11 @@ class HealthOut(BaseModel):
 router = APIRouter(tags=["public"])
 
 
-@router.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
+@router.get(
+    "/healthz",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "PostgreSQL or Redis is down"}},
+)
 def healthz(request: Request) -> JSONResponse:
     """Checks the database (and reads the chain head) and Redis; 503 if either is down."""
     rt = request.app.state.runtime
@@ -43,4 +47,8 @@ def healthz(request: Request) -> JSONResponse:
         out.redis = f"error: {type(exc).__name__}"
     ok = out.database == "ok" and out.redis == "ok"
     out.status = "ok" if ok else "degraded"
-    return JSONResponse(out.model_dump(), status_code=200 if ok else 503)
+    if ok:
+        return JSONResponse(out.model_dump())
+    return JSONResponse(
+        out.model_dump(), status_code=503, headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)}
+    )

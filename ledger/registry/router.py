@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.kit.db import transaction
-from ledger.kit.http import page_of, require_operator
-from ledger.kit.limits import MAX_PAGE_SIZE
+from ledger.kit.http import (
+    EthAddress,
+    NonNegInt64,
+    SafeText,
+    UnixTime,
+    page_of,
+    require_operator,
+)
+from ledger.kit.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from ledger.registry import service as registry
 from ledger.registry.domain import HardwareProfile
 from ledger.registry.repository import NodeRow
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 
-NodeId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+NodeId = Annotated[
+    SafeText, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
 
 
 class Strict(BaseModel):
@@ -25,38 +34,68 @@ class Strict(BaseModel):
 
 
 class ProviderIn(Strict):
-    owner_address: str = Field(description="0x address of the provider's wallet")
-    payout_address: str
+    owner_address: EthAddress = Field(description="0x address of the provider's wallet")
+    payout_address: EthAddress
 
 
 class HardwareIn(Strict):
-    gpus: int = Field(ge=0)
-    gpu_class: str = Field(min_length=1, max_length=32)
-    ram_gb: int = Field(ge=0)
-    storage_tb: int = Field(ge=0)
-    bandwidth_gbps: int = Field(ge=0)
-    fingerprint: str = Field(description="hardware identity hash, lower-case hex")
+    gpus: NonNegInt64
+    gpu_class: SafeText = Field(min_length=1, max_length=32)
+    ram_gb: NonNegInt64
+    storage_tb: NonNegInt64
+    bandwidth_gbps: NonNegInt64
+    fingerprint: SafeText = Field(description="hardware identity hash, lower-case hex")
 
 
 class NodeIn(Strict):
-    node_id: str
-    provider_id: str
-    provider_type: str
-    region: str
+    node_id: SafeText
+    provider_id: EthAddress
+    provider_type: SafeText
+    region: SafeText
     hardware: HardwareIn
-    node_address: str = Field(description="0x address of the key that signs its heartbeats")
+    node_address: EthAddress = Field(description="0x address of the key that signs heartbeats")
 
 
 class NodeUpdateIn(Strict):
-    provider_type: str
-    region: str
+    provider_type: SafeText
+    region: SafeText
     hardware: HardwareIn
-    node_address: str
+    node_address: EthAddress
 
 
 class MaintenanceIn(Strict):
-    start_ts: int
-    end_ts: int
+    start_ts: UnixTime
+    end_ts: UnixTime
+
+
+class ProviderOut(BaseModel):
+    provider_id: str
+
+
+class MaintenanceOut(BaseModel):
+    window_id: int
+
+
+class NodeVersionOut(BaseModel):
+    """One version of a node, as registered (history is append-only)."""
+
+    node_id: str
+    version: int
+    provider_id: str
+    provider_type: str
+    region: str
+    gpus: int
+    gpu_class: str
+    ram_gb: int
+    storage_tb: int
+    bandwidth_gbps: int
+    fingerprint: str
+    node_address: str
+    capacity_units_ppm: int
+    required_stake_base_units: str = Field(description="base units")
+    status: str
+    params_version: int
+    created_at: dt.datetime
 
 
 class NodeOut(BaseModel):
@@ -79,6 +118,16 @@ class NodeOut(BaseModel):
         )  # fmt: skip
 
 
+class NodePage(BaseModel):
+    items: list[NodeOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at end")
+
+
+class NodeWithHistoryOut(BaseModel):
+    node: NodeOut
+    history: list[NodeVersionOut]
+
+
 def _hw(h: HardwareIn) -> HardwareProfile:
     return HardwareProfile(
         h.gpus, h.gpu_class.lower(), h.ram_gb, h.storage_tb, h.bandwidth_gbps, h.fingerprint
@@ -89,14 +138,15 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@router.post("/providers", status_code=201, dependencies=[Depends(require_operator)])
-def register_provider(request: Request, body: ProviderIn) -> dict[str, str]:
+@router.post("/providers", status_code=201, response_model=ProviderOut,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def register_provider(request: Request, body: ProviderIn) -> ProviderOut:
     """Register a provider (idempotent) and open its ledger accounts."""
     with transaction(request.app.state.runtime.engine) as conn:
         pid = registry.register_provider(
             conn, owner_address=body.owner_address, payout_address=body.payout_address
         )
-    return {"provider_id": pid}
+    return ProviderOut(provider_id=pid)
 
 
 @router.post("/nodes", status_code=201, response_model=NodeOut,
@@ -137,9 +187,9 @@ def deregister_node(request: Request, node_id: NodeId) -> NodeOut:
         )
 
 
-@router.post("/nodes/{node_id}/maintenance", status_code=201,
+@router.post("/nodes/{node_id}/maintenance", status_code=201, response_model=MaintenanceOut,
              dependencies=[Depends(require_operator)])  # fmt: skip
-def declare_maintenance(request: Request, node_id: NodeId, body: MaintenanceIn) -> dict[str, int]:
+def declare_maintenance(request: Request, node_id: NodeId, body: MaintenanceIn) -> MaintenanceOut:
     """Declare planned downtime ahead of time, within the node's budget."""
     rt = request.app.state.runtime
     with transaction(rt.engine) as conn:
@@ -147,16 +197,16 @@ def declare_maintenance(request: Request, node_id: NodeId, body: MaintenanceIn) 
             conn, node_id=node_id, start_ts=body.start_ts, end_ts=body.end_ts, now=_now(),
             params=rt.params,
         )  # fmt: skip
-    return {"window_id": wid}
+    return MaintenanceOut(window_id=wid)
 
 
-@router.get("/nodes", response_model=dict[str, Any])
+@router.get("/nodes", response_model=NodePage)
 def list_nodes(
     request: Request,
     provider_id: Annotated[str | None, Query(max_length=42, pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
-) -> dict[str, Any]:
+    cursor: Annotated[SafeText | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> NodePage:
     """Current version of each node, by node id."""
     # The cursor is the last node id of the previous page; none starts before every id.
     with request.app.state.runtime.engine.connect() as conn:
@@ -167,12 +217,14 @@ def list_nodes(
             limit=limit + 1,
         )
     items, next_cursor = page_of(rows, limit, lambda n: n.node_id)
-    return {"items": [NodeOut.of(r).model_dump() for r in items], "next_cursor": next_cursor}
+    return NodePage(items=[NodeOut.of(r) for r in items], next_cursor=next_cursor)
 
 
-@router.get("/nodes/{node_id}", response_model=dict[str, Any])
-def read_node(request: Request, node_id: NodeId) -> dict[str, Any]:
+@router.get("/nodes/{node_id}", response_model=NodeWithHistoryOut)
+def read_node(request: Request, node_id: NodeId) -> NodeWithHistoryOut:
     """A node and every version of it."""
     with request.app.state.runtime.engine.connect() as conn:
         row, history = registry.node_with_history(conn, node_id)
-    return {"node": NodeOut.of(row).model_dump(), "history": history}
+    return NodeWithHistoryOut(
+        node=NodeOut.of(row), history=[NodeVersionOut.model_validate(v) for v in history]
+    )

@@ -273,12 +273,12 @@ def test_list_accounts_cursor_with_owner_and_exact_last_page(
     engine: Engine, client: TestClient
 ) -> None:
     _system, prov_a, _prov_b = populate_accounts(engine)
-    # 4 accounts in pages of 2: the second page is full and still must say "no more".
-    pages = walk(client, "/v1/accounts", 2, owner="prov-a")
-    assert [len(p) for p in pages] == [2, 2]
+    # 5 accounts in pages of 1: the fifth page is full and still must say "no more".
+    pages = walk(client, "/v1/accounts", 1, owner="prov-a")
+    assert [len(p) for p in pages] == [1, 1, 1, 1, 1]
     assert [i["id"] for p in pages for i in p] == sorted(prov_a.values())
     pages = walk(client, "/v1/accounts", 3, owner="prov-a")
-    assert [len(p) for p in pages] == [3, 1]
+    assert [len(p) for p in pages] == [3, 2]
     assert all(i["owner"] == "prov-a" for p in pages for i in p)
 
 
