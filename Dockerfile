@@ -1,5 +1,5 @@
-# The swarm-ledger application image: the API today; the Celery worker and beat later (same
-# image, another command). Built and run by docker-compose.yml.
+# The swarm-ledger application image: the API, the Celery worker and beat (same image, another
+# command each). Built and run by docker-compose.yml.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint bench lock clean
+.PHONY: run test test-slow schemathesis lint bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,22 @@ test: lint
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
+
+# Kill -9 a worker mid-close; prints how long beat took to have the close redone (< 60 s).
+test-recovery: $(STAMP)
+	$(BIN)/python -m pytest -m slow -q -s tests/e2e/test_bounded_recovery.py
+
+# `swarm-ledger demo` twice on one data directory (a few minutes: demo epochs are 60 s).
+test-demo: $(STAMP)
+	$(BIN)/python -m pytest -m slow -q -s tests/e2e/test_demo_twice.py
+
+# The long schemathesis run (the short one is part of `make test`): every operation, positive
+# and negative generation, all checks, with and without the operator token, seeded.
+# SCHEMATHESIS_MAX_EXAMPLES=N examples per operation and mode; SCHEMATHESIS_SEED=S another seed.
+SCHEMATHESIS_MAX_EXAMPLES ?= 300
+schemathesis: $(STAMP)
+	SCHEMATHESIS_MAX_EXAMPLES=$(SCHEMATHESIS_MAX_EXAMPLES) $(BIN)/python -m pytest -q -s \
+		tests/integration/test_openapi.py -k schemathesis
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ledger_bench

@@ -12,15 +12,48 @@ import typer
 if TYPE_CHECKING:
     from ledger.runtime import Runtime
 
-app = typer.Typer(help="Swarm staking, rewards and slashing ledger.", no_args_is_help=True)
+app = typer.Typer(
+    help="Swarm staking, rewards and slashing ledger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+#: Exit codes: 1 a check failed (verify), 2 the command was refused (bad input, wrong state),
+#: 3 a server is unavailable, 4 an unexpected failure (SWARM_DEBUG=1 shows the traceback).
+EXIT_REFUSED = 2
+EXIT_UNAVAILABLE = 3
+EXIT_UNEXPECTED = 4
 
 
-def _runtime() -> Runtime:  # imported lazily: `--help` must not start servers
+class CliError(Exception):
+    """A one-line refusal of the CLI itself (exit code 2)."""
+
+
+def _runtime(*, existing: bool = False) -> Runtime:  # imported lazily: `--help` must not start
+    """The runtime, its banner on stderr. ``existing``: the command only works on a ledger that
+    is there already, so an embedded data directory is never created for it."""
+    from ledger.kit.config import get_settings
+    from ledger.kit.embedded import has_embedded_data
     from ledger.runtime import build_runtime
 
-    rt = build_runtime()
+    settings = get_settings()
+    if existing and not settings.database_url and not has_embedded_data(settings.data_dir):
+        raise CliError(
+            f"no ledger in {settings.data_dir.resolve()}: run this where `swarm-ledger demo` "
+            "ran, or set SWARM_DATA_DIR (or DATABASE_URL) to the ledger to use"
+        )
+    rt = build_runtime(settings)
     typer.echo(rt.banner(), err=True)
     return rt
+
+
+def _iso(ts_s: int) -> str:
+    """A Unix time as an ISO date (UTC), for people."""
+    import datetime as dt
+
+    return (
+        dt.datetime.fromtimestamp(ts_s, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
 
 
 @app.command()
@@ -78,18 +111,19 @@ def demo(
 
     Migrates, opens the system accounts, starts a Celery worker and beat, serves the API, and
     runs a simulated network of nodes that send signed heartbeats every interval. SWARM_PARAMS
-    defaults to the demo profile here (60 s epochs).
+    defaults to the demo profile here (60 s epochs). It supervises its children: one that dies
+    is reported at once and restarted, and after too many restarts the demo stops non-zero.
+    A second run on the same data directory continues where the first stopped.
     """
     import os
     import secrets
-    import subprocess
-    import threading
 
     from ledger.accounting.service import open_system_accounts
     from ledger.api.app import create_app
     from ledger.kit.db import transaction
     from ledger.kit.migrate import upgrade
     from ledger.params.domain import params_for_profile
+    from ledger.supervisor import Supervisor
 
     rt = _runtime()
     profile = os.environ.get("SWARM_PARAMS", "demo")
@@ -103,31 +137,77 @@ def demo(
     typer.echo(f"system accounts: {', '.join(sorted(accounts))}", err=True)
     port = port or rt.settings.api_port
     api_url = f"http://{rt.settings.api_host}:{port}"
+    data_dir = rt.settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ, "DATABASE_URL": rt.database.url, "REDIS_URL": rt.redis.url,
-        "SWARM_PARAMS": profile, "SWARM_OPERATOR_TOKEN": token,
-        "SWARM_DATA_DIR": str(rt.settings.data_dir),
+        "SWARM_PARAMS": profile, "SWARM_OPERATOR_TOKEN": token, "SWARM_DATA_DIR": str(data_dir),
+        "SWARM_SERVERS_EMBEDDED": "1" if rt.database.source == "embedded" else "",
     }  # fmt: skip
-    children = [
-        subprocess.Popen(_celery_argv(CeleryProgram.WORKER), env=env),
-        subprocess.Popen(_celery_argv(CeleryProgram.BEAT, str(rt.settings.data_dir)), env=env),
-    ]
-    stop = threading.Event()
-    threading.Thread(
-        target=_simulate_forever, args=(api_url, token, nodes, seed, rt.params, stop), daemon=True
-    ).start()
-    typer.echo(f"API on {api_url}  (docs: /docs)  operator token: {token}", err=True)
+    sup = Supervisor(say=lambda line: typer.echo(f"demo: {line}", err=True))
+    sup.add_process("worker", _celery_argv(CeleryProgram.WORKER), env)
+    sup.add_process("beat", _celery_argv(CeleryProgram.BEAT, str(data_dir)), env)
+    sup.add_thread("simulator", lambda stop: _simulate_forever(api_url, token, nodes, seed,
+                                                                rt.params, stop))  # fmt: skip
+    sup.add_thread("epoch reporter", lambda stop: _report_epochs(rt, api_url, stop))
+    typer.echo(_demo_intro(api_url, token, rt, data_dir), err=True)
+    sup.start()
     try:
-        _serve(create_app(rt), rt.settings.api_host, port, log_level="warning")
+        _serve(create_app(rt), rt.settings.api_host, port, log_level="warning",
+               on_exit=sup.api_stopped)  # fmt: skip
+    except SystemExit:
+        if not sup.failure:
+            raise
     finally:
-        stop.set()
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.wait(timeout=30)
+        sup.stop()
+    if sup.failure:
+        typer.echo(f"demo: stopped because {sup.failure}", err=True)
+        raise typer.Exit(code=1)
 
 
-def _serve(app_: object, host: str, port: int, log_level: str = "info") -> None:
+def _demo_intro(api_url: str, token: str, rt: Runtime, data_dir: object) -> str:
+    length = rt.params.epoch.epoch_length_s
+    return (
+        f"API on {api_url}  (docs: {api_url}/docs)  operator token: {token}\n"
+        f"data directory: {data_dir} (a second run here continues this ledger)\n"
+        f"epochs: epoch N covers Unix time N*{length} to (N+1)*{length} (every {length} s); "
+        "each closes once settled, then is judged for violations; a line per closed epoch "
+        f"follows. Details: {api_url}/v1/epochs/N, a node's receipts: "
+        f"{api_url}/v1/nodes/<node_id>/receipts; undecodable messages: "
+        "`swarm-ledger dead-letters`."
+    )
+
+
+def _report_epochs(rt: Runtime, api_url: str, stop: object) -> None:
+    """The demo's live line: one per epoch closed and evaluated since the demo started."""
+    import threading
+
+    from ledger.epochs.service import evaluated_epochs_after
+    from ledger.kit.money import format_swarm
+    from ledger.params.domain.epochs import epoch_start_s
+
+    assert isinstance(stop, threading.Event)
+    last = -1
+    with rt.engine.connect() as conn:  # start after what earlier runs already reported
+        while batch := evaluated_epochs_after(conn, last):
+            last = batch[-1].epoch
+    while not stop.wait(2.0):
+        with rt.engine.connect() as conn:
+            batch = evaluated_epochs_after(conn, last)
+        for e in batch:
+            start = epoch_start_s(e.epoch, rt.params)
+            typer.echo(
+                f"epoch {e.epoch} ({_iso(start)}) closed: pool "
+                f"{format_swarm(e.pool_base_units)} SWARM, {e.nodes_paid}/{e.node_count} nodes "
+                f"paid, {e.violations} violations, {e.penalties} penalties, root "
+                f"0x{e.root.hex()[:16]}...  {api_url}/v1/epochs/{e.epoch}",
+                err=True,
+            )
+            last = e.epoch
+
+
+def _serve(app_: object, host: str, port: int, log_level: str = "info",
+           on_exit: object = None) -> None:  # fmt: skip
     """uvicorn, with SIGTERM ending the process through normal exit.
 
     uvicorn re-raises the signal it caught once it has shut down; with Python's default
@@ -141,7 +221,11 @@ def _serve(app_: object, host: str, port: int, log_level: str = "info") -> None:
     import uvicorn
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(app_, host=host, port=port, log_level=log_level)  # type: ignore[arg-type]
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level=log_level)  # type: ignore[arg-type]
+    finally:
+        if callable(on_exit):
+            on_exit()
 
 
 def _prepare(rt: Runtime) -> None:
@@ -165,11 +249,16 @@ class CeleryProgram(enum.StrEnum):
 def _celery_argv(kind: CeleryProgram, data_dir: str = ".") -> list[str]:
     import sys
 
+    from ledger.kit.limits import WORKER_CONCURRENCY
+    from ledger.kit.queue import QUEUE
+
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", kind.value]
     argv += ["-l", "WARNING"]
     if kind is CeleryProgram.WORKER:
-        # Solo pool: one process per worker; scale by running more workers (2 cores here).
-        argv += ["-P", "solo", "--without-gossip", "--without-mingle"]
+        # Prefork: the only Celery 5.7 pool that enforces time limits (solo and threads
+        # enforce none). One process per worker; scale by running more workers.
+        argv += ["-P", "prefork", "-c", str(WORKER_CONCURRENCY), "-Q", QUEUE]
+        argv += ["--without-gossip", "--without-mingle"]
     else:
         argv += ["-s", f"{data_dir}/celerybeat-schedule"]
     return argv
@@ -177,7 +266,8 @@ def _celery_argv(kind: CeleryProgram, data_dir: str = ".") -> list[str]:
 
 def _simulate_forever(api_url: str, token: str, n: int, seed: int, params: object,
                       stop: object) -> None:  # fmt: skip
-    """The demo's network: register the fleet, then one tick per heartbeat interval."""
+    """The demo's network: register the fleet (again, on a second run: idempotent), then one
+    tick per heartbeat interval. A failure raises: the supervisor reports and restarts it."""
     import random
     import threading
     import time
@@ -197,6 +287,7 @@ def _simulate_forever(api_url: str, token: str, n: int, seed: int, params: objec
                 pass
             time.sleep(0.2)
         simulator.register(client, token, fleet, params)
+        simulator.resume(fleet, int(time.time()))
         interval = params.telemetry.heartbeat_interval_s
         while not stop.is_set():
             beats = simulator.tick(fleet, int(time.time()), rng, params)
@@ -206,12 +297,15 @@ def _simulate_forever(api_url: str, token: str, n: int, seed: int, params: objec
 
 
 @app.command()
-def worker() -> None:
-    """Run a Celery worker (telemetry rollups, sweeps). Scale by running more of them."""
+def worker(
+    queues: str = typer.Option("celery", "--queues", help="comma-separated queues to consume"),
+) -> None:
+    """Run a Celery worker (rollups, closes, evaluations, sweeps). Scale by running more."""
     import os
 
     _runtime()
     argv = _celery_argv(CeleryProgram.WORKER)
+    argv[argv.index("-Q") + 1] = queues
     os.execv(argv[0], argv)
 
 
@@ -221,7 +315,13 @@ def beat() -> None:
     import os
 
     rt = _runtime()
-    argv = _celery_argv(CeleryProgram.BEAT, str(rt.settings.data_dir))
+    # Beat keeps its schedule in the data directory: create it (a fresh deployment with
+    # DATABASE_URL / REDIS_URL set has none, and beat would crash on the missing file).
+    data_dir = rt.settings.data_dir.resolve()
+    if not data_dir.is_dir():
+        data_dir.mkdir(parents=True)
+        typer.echo(f"created {data_dir} for beat's schedule", err=True)
+    argv = _celery_argv(CeleryProgram.BEAT, str(data_dir))
     os.execv(argv[0], argv)
 
 
@@ -247,6 +347,7 @@ def simulate(
     rng = random.Random(seed)
     with simulator.client_for(api) as client:
         simulator.register(client, token, fleet, params)
+        simulator.resume(fleet, int(time.time()))
         for _ in range(ticks):
             outcome = simulator.send(client, simulator.tick(fleet, int(time.time()), rng, params))
             typer.echo(dict(outcome))
@@ -268,7 +369,7 @@ def verify(ctx: typer.Context) -> None:
     from ledger.accounting.service import verify_ledger
     from ledger.kit.db import snapshot
 
-    rt = _runtime()
+    rt = _runtime(existing=True)
     with snapshot(rt.engine) as conn:
         report = verify_ledger(conn)
     if report.ok:
@@ -289,7 +390,7 @@ def verify_epoch(epoch: int = typer.Argument(..., help="epoch number")) -> None:
     from ledger.epochs.service import verify_epoch as check
     from ledger.kit.db import snapshot
 
-    rt = _runtime()
+    rt = _runtime(existing=True)
     with snapshot(rt.engine) as conn:
         result = check(conn, epoch, params=rt.params)
     if result.ok:
@@ -309,21 +410,73 @@ def epoch_close(epoch: int = typer.Argument(..., help="epoch number")) -> None:
     from ledger.epochs.service import close_epoch
     from ledger.kit.db import transaction
     from ledger.kit.money import format_swarm
+    from ledger.params.domain.epochs import epoch_start_s
 
-    rt = _runtime()
+    rt = _runtime(existing=True)
     with transaction(rt.engine) as conn:
         res = close_epoch(conn, epoch, now=dt.datetime.now(dt.UTC), params=rt.params)
     e = res.epoch
     state = "closed" if res.closed_now else "already closed"
+    start = epoch_start_s(epoch, rt.params)
     typer.echo(
-        f"epoch {epoch} {state}: pool {format_swarm(e.pool_base_units)} SWARM, "
+        f"epoch {epoch} ({_iso(start)} to {_iso(start + rt.params.epoch.epoch_length_s)}) "
+        f"{state}: pool {format_swarm(e.pool_base_units)} SWARM, "
         f"{e.eligible_nodes}/{e.node_count} nodes eligible, root 0x{e.merkle_root.hex()}"
     )
 
 
+@app.command("dead-letters")
+def dead_letters(limit: int = typer.Option(20, min=1, max=1_000, help="newest letters")) -> None:
+    """List the messages the workers could not decode or run (newest first)."""
+    from ledger.kit.queue import read_dead_letters
+
+    rt = _runtime(existing=True)
+    letters = read_dead_letters(rt.redis_client, limit)
+    for letter in letters:
+        raw = letter["raw"][:120].decode("utf-8", "replace")
+        typer.echo(f"{letter['at']} {letter['task'] or '-'}: {letter['reason']}  raw={raw!r}")
+    typer.echo(f"{len(letters)} dead letters shown", err=True)
+
+
 def main() -> None:
+    """The entry point: every failure is one line on stderr and an exit code."""
+    import os
+
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    app()
+    try:
+        app(standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # one line, never a traceback (unless asked for)
+        if os.environ.get("SWARM_DEBUG"):
+            raise
+        code, line = _explain(exc)
+        typer.echo(f"error: {line}", err=True)
+        raise SystemExit(code) from None
+
+
+def _explain(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one line that explain a failure."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from ledger.kit.errors import ErrorKind, SwarmError
+
+    if isinstance(exc, CliError):
+        return EXIT_REFUSED, str(exc)
+    if isinstance(exc, SwarmError):
+        code = EXIT_UNAVAILABLE if exc.error_kind is ErrorKind.UNAVAILABLE else EXIT_REFUSED
+        return code, f"{exc.message} [{exc.code}]"
+    import redis
+
+    if isinstance(exc, OperationalError | ConnectionError | redis.ConnectionError):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return EXIT_UNAVAILABLE, f"a server is unavailable: {first}"
+    if isinstance(exc, DBAPIError):
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return EXIT_UNEXPECTED, f"database refused the command: {first}"
+    text = str(exc).strip().splitlines()
+    detail = text[0] if text else ""
+    return EXIT_UNEXPECTED, f"{type(exc).__name__}: {detail} (SWARM_DEBUG=1 for the traceback)"
 
 
 if __name__ == "__main__":

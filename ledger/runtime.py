@@ -11,7 +11,13 @@ from sqlalchemy import Engine
 
 from ledger.kit.config import Settings, get_settings
 from ledger.kit.db import make_engine
-from ledger.kit.embedded import Resolved, describe, resolve_database_url, resolve_redis_url
+from ledger.kit.embedded import (
+    Resolved,
+    Source,
+    describe,
+    resolve_database_url,
+    resolve_redis_url,
+)
 from ledger.params.domain import DEFAULT_PARAMS, ParameterSet, params_for_profile
 
 log = logging.getLogger("swarm_ledger")
@@ -36,10 +42,13 @@ class Runtime:
         return self._redis_client
 
     def banner(self) -> str:
-        return (
-            f"database: {self.database.source} {describe(self.database.url)}\n"
-            f"redis:    {self.redis.source} {describe(self.redis.url)}"
-        )
+        lines = [
+            f"database: {self.database.source} {describe(self.database.url)}",
+            f"redis:    {self.redis.source} {describe(self.redis.url)}",
+        ]
+        if Source.EMBEDDED in (self.database.source, self.redis.source):
+            lines.append(f"data:     {self.settings.data_dir.resolve()} (embedded servers)")
+        return "\n".join(lines)
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:

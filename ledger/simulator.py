@@ -68,6 +68,8 @@ class SimNode:
     region: str
     behaviour: str  # a Behaviour (any other name behaves as healthy)
     seq: int = 0
+    #: Hardware fingerprint; two nodes of different providers sharing one are a Sybil pair.
+    fingerprint: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -87,28 +89,52 @@ def make_fleet(
     providers: int | None = None,
     params: ParameterSet = DEFAULT_PARAMS,
     prefix: str = "sim",
+    sybil_pair: bool = True,
 ) -> list[SimNode]:
-    """``n`` nodes cycling through the nine provider types, behaviours drawn from ``mix``."""
+    """``n`` nodes cycling through the nine provider types, behaviours drawn from ``mix``.
+
+    With the default mix and at least six nodes every behaviour appears at least once (a small
+    fleet drawn at random can miss the rare ones); with ``sybil_pair`` and two providers or
+    more, the last two nodes (of different providers) share one hardware fingerprint.
+    """
     rng = random.Random(seed)
-    mix = mix or DEFAULT_MIX
-    kinds, weights = zip(*sorted(mix.items()), strict=True)
+    kinds, weights = zip(*sorted((mix or DEFAULT_MIX).items()), strict=True)
     types = params.providers.type_names
     n_providers = providers or max(1, n // 10)
+    drawn = [rng.choices(kinds, weights)[0] for _ in range(n)]
+    if mix is None:
+        _cover_every_behaviour(drawn, rng)
     fleet = []
     for i in range(n):
         p = i % n_providers
-        provider = "0x" + _derive(seed, f"provider/{p}")[:20].hex()
+        node_id = f"{prefix}-{seed}-{i}"
         fleet.append(
             SimNode(
-                node_id=f"{prefix}-{seed}-{i}",
+                node_id=node_id,
                 key=_derive(seed, f"node/{i}"),
-                provider_id=provider,
+                provider_id="0x" + _derive(seed, f"provider/{p}")[:20].hex(),
                 provider_type=types[i % len(types)],
                 region=REGIONS[i % len(REGIONS)],
-                behaviour=rng.choices(kinds, weights)[0],
+                behaviour=drawn[i],
+                fingerprint=hashlib.sha256(f"hw/{node_id}".encode()).hexdigest(),
             )
         )
+    if sybil_pair and n >= 2 and fleet[-1].provider_id != fleet[-2].provider_id:
+        fleet[-1].fingerprint = fleet[-2].fingerprint
     return fleet
+
+
+def _cover_every_behaviour(drawn: list[str], rng: random.Random) -> None:
+    """Turn healthy nodes into each missing behaviour (in place, deterministically)."""
+    if len(drawn) < len(BEHAVIOURS):
+        return
+    for kind in BEHAVIOURS:
+        if kind in drawn:
+            continue
+        healthy = [i for i, b in enumerate(drawn) if b == Behaviour.HEALTHY]
+        assert healthy, "the default mix is mostly healthy"
+        drawn[rng.choice(healthy)] = kind
+    assert set(BEHAVIOURS) <= set(drawn)
 
 
 def registration_bodies(
@@ -120,7 +146,7 @@ def registration_bodies(
     for n in fleet:
         category = params.providers.type(n.provider_type).category
         hw = dict(HARDWARE[category])
-        hw["fingerprint"] = hashlib.sha256(f"hw/{n.node_id}".encode()).hexdigest()
+        hw["fingerprint"] = n.fingerprint or hashlib.sha256(f"hw/{n.node_id}".encode()).hexdigest()
         nodes.append({
             "node_id": n.node_id, "provider_id": n.provider_id,
             "provider_type": n.provider_type, "region": n.region, "hardware": hw,
@@ -143,11 +169,39 @@ def register(client: httpx.Client, token: str, fleet: Sequence[SimNode],
     for n in fleet:
         required[n.provider_id] = required.get(n.provider_id, 0) + STAKE_PER_NODE_BASE_UNITS
     for provider, amount in sorted(required.items()):
-        client.post(
+        r = client.post(
             f"/v1/providers/{provider}/stake",
             json={"amount_base_units": str(amount), "bond_id": f"sim-{provider}"},
             headers=auth,
-        ).raise_for_status()
+        )
+        if not _already_bonded(r):
+            r.raise_for_status()
+
+
+#: Codes of a re-sent bond that the ledger already booked. The service stores the lock end
+#: (`now + lock`) in the bond's metadata, so the same bond sent again later differs in its
+#: metadata only: a second run of the demo on the same data finds its bonds in place.
+_REBOND_CODES = frozenset({"exists_with_different_metadata"})
+
+
+def _already_bonded(r: httpx.Response) -> bool:
+    """True if ``r`` is the 409 of a bond already booked under the same id and amount."""
+    if r.status_code != 409:
+        return False
+    try:
+        code = r.json().get("error", {}).get("code")
+    except ValueError:
+        return False
+    return code in _REBOND_CODES
+
+
+def resume(fleet: Iterable[SimNode], now_s: int) -> None:
+    """Continue the fleet's sequence numbers past any earlier run's: a node's ``seq`` must
+    grow, and a run that started again at 1 would see every heartbeat refused as old. One
+    heartbeat per node per interval (several seconds) never catches up with the clock, so
+    starting at the Unix time is past every seq an earlier run sent."""
+    for node in fleet:
+        node.seq = max(node.seq, now_s)
 
 
 def tick(fleet: Iterable[SimNode], ts: int, rng: random.Random,

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SWARM_GOVERNORS"),
         description="Comma-separated governor names whose votes count on appeals.",
     )
+    servers_embedded: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("SWARM_SERVERS_EMBEDDED"),
+        description=(
+            "Set by `swarm-ledger demo` for its children: DATABASE_URL / REDIS_URL name the "
+            "embedded servers the demo started in data_dir (the banner says so)."
+        ),
+    )
     params_profile: str = Field(
         default="default",
         validation_alias=AliasChoices("SWARM_PARAMS"),

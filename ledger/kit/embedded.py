@@ -139,7 +139,7 @@ def stop_embedded(data_dir: Path) -> None:
 def resolve_database_url(settings: Settings) -> Resolved:
     """DATABASE_URL if set, else the embedded PostgreSQL's ledger database."""
     if settings.database_url:
-        return Resolved(normalize_pg_url(settings.database_url), Source.EXTERNAL)
+        return Resolved(normalize_pg_url(settings.database_url), _given(settings))
     server = start_embedded_postgres(settings.data_dir)
     return Resolved(ensure_database(server, EMBEDDED_DB_NAME), Source.EMBEDDED)
 
@@ -147,8 +147,18 @@ def resolve_database_url(settings: Settings) -> Resolved:
 def resolve_redis_url(settings: Settings) -> Resolved:
     """REDIS_URL if set, else the embedded Valkey."""
     if settings.redis_url:
-        return Resolved(settings.redis_url, Source.EXTERNAL)
+        return Resolved(settings.redis_url, _given(settings))
     return Resolved(start_embedded_valkey(settings.data_dir), Source.EMBEDDED)
+
+
+def _given(settings: Settings) -> Source:
+    """Where a server named by URL comes from: the demo passes its embedded ones down by URL."""
+    return Source.EMBEDDED if settings.servers_embedded else Source.EXTERNAL
+
+
+def has_embedded_data(data_dir: Path) -> bool:
+    """True if ``data_dir`` holds an embedded PostgreSQL's data (a ledger may be there)."""
+    return (data_dir / "pg" / "PG_VERSION").is_file()
 
 
 def describe(url: str) -> str:

@@ -24,7 +24,7 @@ from ledger.epochs import service as epochs
 from ledger.kit.embedded import libpq_url
 from ledger.kit.queue import TASK_CLOSE_EPOCH, enqueue
 from ledger.params.domain import demo_params
-from tests.e2e.conftest import start_worker
+from tests.e2e.conftest import kill_group, start_worker
 from tests.integration.epoch_helpers import at, bond, send_epoch
 from tests.integration.fleet import make_fleet, now_ts
 
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 P = demo_params()
 NODES = 30
 WAIT_S = 90
+SLOTS = P.epoch.epoch_length_s // P.telemetry.heartbeat_interval_s  # heartbeats a node sends
 
 
 def state(engine: Engine, epoch: int) -> tuple[int, int, int, int]:
@@ -66,18 +67,19 @@ def wait_for(pred, what: str) -> None:  # type: ignore[no-untyped-def]
 def test_sigkill_mid_close_leaves_nothing_and_the_retry_pays_once(
     engine: Engine,
     fresh_db_url: str,
-    redis_url: str,
+    worker_redis_url: str,
     demo_env: None,
     workers: list[subprocess.Popen[bytes]],
 ) -> None:
+    redis_url = worker_redis_url
     epoch = now_ts() // 60 - 3  # settled in real time, so the worker may close it
     t0 = epoch * 60
     nodes = make_fleet(engine, NODES, types=("gaming_pc", "data_center", "edge_provider"),
                        params=P, registered_at=at(t0 - 30))  # fmt: skip
     bond(engine, nodes, at(t0 - 20), swarm=10_000_000)  # enough for all 30 nodes: paid
-    assert send_epoch(engine, nodes, epoch, P) == NODES
+    assert send_epoch(engine, nodes, epoch, P) == NODES * SLOTS
     redis.Redis.from_url(redis_url).flushdb()
-    assert state(engine, epoch) == (0, 0, 0, 1)
+    assert state(engine, epoch) == (0, 0, 0, SLOTS)
 
     blocker = psycopg.connect(libpq_url(fresh_db_url))
     blocker.execute("SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE")  # the writer lock
@@ -97,15 +99,14 @@ def test_sigkill_mid_close_leaves_nothing_and_the_retry_pays_once(
             return bool(n and n[0])
 
         wait_for(worker_blocked, "the close to reach the ledger lock")
-        worker.kill()  # SIGKILL, mid-close
-        worker.wait(timeout=10)
+        kill_group(worker)  # SIGKILL, mid-close
     finally:
         blocker.rollback()
         blocker.close()
     redis.Redis.from_url(redis_url).flushdb()
 
     # Nothing of the close survived, not even the telemetry it rolled up on the way.
-    assert state(engine, epoch) == (0, 0, 0, 1)
+    assert state(engine, epoch) == (0, 0, 0, SLOTS)
     with engine.connect() as conn:
         assert verify_ledger(conn).ok
 

@@ -22,8 +22,12 @@ pytestmark = pytest.mark.integration
 
 
 def test_worker_voids_timed_out_pending_once(
-    engine: Engine, fresh_db_url: str, redis_url: str, workers: list[subprocess.Popen[bytes]]
+    engine: Engine,
+    fresh_db_url: str,
+    worker_redis_url: str,
+    workers: list[subprocess.Popen[bytes]],
 ) -> None:
+    redis_url = worker_redis_url
     sysa, a, b = setup_accounts(engine)
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     with transaction(engine) as conn:

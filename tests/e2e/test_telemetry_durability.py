@@ -4,8 +4,6 @@ accepted heartbeat exactly once. Real PostgreSQL, real Redis, real worker proces
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 
@@ -15,7 +13,7 @@ from sqlalchemy import Engine, text
 
 from ledger.kit.queue import TASK_SWEEP, enqueue
 from ledger.telemetry import service as telemetry
-from tests.e2e.conftest import start_worker
+from tests.e2e.conftest import kill_group, start_worker
 from tests.integration.fleet import make_fleet, now_ts
 from tests.integration.test_api import make_client, make_runtime
 
@@ -39,8 +37,12 @@ def counts(engine: Engine) -> tuple[int, int, int]:
 
 
 def test_kill_worker_and_flush_redis_loses_nothing(
-    engine: Engine, fresh_db_url: str, redis_url: str, workers: list[subprocess.Popen[bytes]]
+    engine: Engine,
+    fresh_db_url: str,
+    worker_redis_url: str,
+    workers: list[subprocess.Popen[bytes]],
 ) -> None:
+    redis_url = worker_redis_url
     rt = make_runtime(engine, fresh_db_url, redis_url)
     r = redis.Redis.from_url(redis_url)
     r.flushdb()
@@ -62,8 +64,7 @@ def test_kill_worker_and_flush_redis_loses_nothing(
     while counts(engine)[1] < 3:
         assert time.monotonic() < deadline, "the worker rolled up nothing"
         time.sleep(0.02)
-    os.kill(worker.pid, signal.SIGKILL)  # in the middle of the queue, maybe of a batch
-    worker.wait(timeout=10)
+    kill_group(worker)  # SIGKILL, in the middle of the queue, maybe of a batch
     r.flushdb()  # every queued message and any unacked one is gone
 
     stored, rolled, counted = counts(engine)

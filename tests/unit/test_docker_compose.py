@@ -105,7 +105,7 @@ def check_cli_argv(args: list[str], commands: dict[str, Any]) -> None:
 
 
 def test_compose_has_the_required_services(services: dict[str, dict[str, Any]]) -> None:
-    assert {"postgres", "redis", "migrate", "api"} <= set(services)
+    assert {"postgres", "redis", "migrate", "api", "worker", "beat"} <= set(services)
 
 
 def test_every_service_has_image_or_build(services: dict[str, dict[str, Any]]) -> None:
@@ -205,7 +205,7 @@ def test_app_services_run_real_cli_commands(
     services: dict[str, dict[str, Any]], cli_commands: dict[str, Any]
 ) -> None:
     apps = app_services(services)
-    assert {"migrate", "api"} <= set(apps)
+    assert {"migrate", "api", "worker", "beat"} <= set(apps)
     for svc in apps.values():
         check_cli_argv(argv(svc.get("command")), cli_commands)
     assert argv(services["migrate"]["command"])[1] == "migrate"
@@ -295,3 +295,38 @@ def test_dockerfile_base_user_and_sources() -> None:
                 copied.add(src.rstrip("/"))
     # `swarm-ledger migrate` reads alembic.ini and migrations/ next to the ledger package.
     assert {"requirements.lock", "pyproject.toml", "alembic.ini", "migrations", "ledger"} <= copied
+
+
+# --- compose: the worker and beat (issue 10, point 18) ------------------------------------
+
+
+def test_worker_and_beat_run_the_service_image_and_consume_its_queue(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from ledger.kit.queue import QUEUE
+
+    api_image = services["api"].get("image")
+    for name in ("worker", "beat"):
+        svc = services[name]
+        assert svc.get("image") == api_image, f"{name}: not the service's image"
+        deps = depends_on(svc)
+        assert deps.get("migrate") == "service_completed_successfully", name
+        assert deps.get(service_by_image(services, "redis")) == "service_healthy", name
+        assert "healthcheck" in svc, f"{name} has no health check"
+        assert str(svc.get("restart")) == "unless-stopped", name
+    worker_argv = argv(services["worker"]["command"])
+    assert worker_argv[1] == "worker"
+    assert worker_argv[worker_argv.index("--queues") + 1].split(",") == [QUEUE]
+    assert "inspect ping" in " ".join(argv(services["worker"]["healthcheck"]["test"]))
+    assert argv(services["beat"]["command"])[1] == "beat"
+
+
+def test_beat_keeps_its_schedule_in_a_volume_at_the_data_directory(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    data_dir = "/var/lib/swarm-ledger"
+    env_text = " ".join(args for word, args in dockerfile_instructions() if word == "ENV")
+    assert f"SWARM_DATA_DIR={data_dir}" in env_text
+    vols = [str(v) for v in services["beat"].get("volumes") or []]
+    assert any(v.endswith(f":{data_dir}") for v in vols), vols
+    assert "celerybeat-schedule" in " ".join(argv(services["beat"]["healthcheck"]["test"]))
