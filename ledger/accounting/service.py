@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,7 +17,14 @@ from sqlalchemy import Connection
 
 from ledger.accounting.domain import codes
 from ledger.accounting.domain.accounts import AccountKind
-from ledger.accounting.domain.invariants import Breach, check_all, replay_transfers
+from ledger.accounting.domain.invariants import (
+    STAKE_LIFECYCLE_CODES,
+    Breach,
+    check_all,
+    overturned_penalties_restored,
+    replay_transfers,
+    unbonding_entries_within_balance,
+)
 from ledger.accounting.domain.transfers import (
     REFERENCING_KINDS,
     AccountState,
@@ -249,6 +256,7 @@ SYSTEM_ACCOUNTS: dict[AccountKind, tuple[NormalBalance, bool]] = {
 #: Per-provider accounts, all credit-normal and never negative.
 PROVIDER_ACCOUNT_KINDS = (
     AccountKind.REWARDS_ACCRUED,
+    AccountKind.REWARDS_CLAIMABLE,
     AccountKind.REWARDS_CLAIMED,
     AccountKind.STAKE_BONDED,
     AccountKind.STAKE_UNBONDING,
@@ -304,7 +312,18 @@ def verify_ledger(conn: Connection) -> VerifyReport:
     """
     repo = LedgerRepository(conn)
     rows = repo.all_balances()
-    replay = replay_transfers(repo.stream_transfers(), {r.id: r.asset for r in rows})
+    lifecycle: list[Transfer] = []
+
+    def keep_lifecycle(stream: Iterable[Transfer]) -> Iterator[Transfer]:
+        # The stake life cycle invariants need a few codes' transfers; keep only those.
+        for t in stream:
+            if t.code in STAKE_LIFECYCLE_CODES:
+                lifecycle.append(t)
+            yield t
+
+    replay = replay_transfers(
+        keep_lifecycle(repo.stream_transfers()), {r.id: r.asset for r in rows}
+    )
     accounts = [
         AccountState(
             r.id, r.asset, r.normal_balance, r.may_go_negative,
@@ -313,6 +332,8 @@ def verify_ledger(conn: Connection) -> VerifyReport:
         for r in rows
     ]  # fmt: skip
     breaches = check_all(accounts, replay)
+    breaches += unbonding_entries_within_balance(lifecycle, accounts)
+    breaches += overturned_penalties_restored(lifecycle)
     head_seq, head_hash = repo.head()
     if not replay.breaches and (head_seq, head_hash) != (replay.last_seq, replay.last_hash):
         breaches.insert(

@@ -106,5 +106,5 @@ def vote(
     SlashingRepository(conn).insert_vote(penalty_id, governor, choice_, now)
     outcome = appeal.outcome(params.governance.quorum, governors=governors)
     if outcome == sl.AppealStatus.VOIDED:
-        slashing.void_penalty(conn, penalty_id=penalty_id, now=now)
+        slashing.void_penalty(conn, penalty_id=penalty_id, now=now, params=params)
     return {**appeal_state(conn, penalty_id), "outcome": outcome}

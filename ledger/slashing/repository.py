@@ -56,9 +56,11 @@ PENALTY_SELECT = (
     "p.infraction_epoch, p.infraction_at_s, p.outcome, p.offence_number, p.slash_fraction_ppm, "
     "p.stake_at_risk_base_units::text, p.slash_base_units::text, "
     "p.from_rewards_base_units::text, p.from_stake_base_units::text, p.jail_until_s, "
-    "p.tombstone, p.appeal_deadline_s, coalesce(e.status, p.status), p.rule, p.decided_at, "
-    "e.at, p.document "
+    "p.tombstone, p.appeal_deadline_s, coalesce(o_.status, e.status, p.status), p.rule, "
+    "p.decided_at, coalesce(o_.at, e.at), p.document "
     "FROM slash_penalties p LEFT JOIN slash_penalty_events e ON e.penalty_id = p.id "
+    "LEFT JOIN (SELECT penalty_id, 'overturned' AS status, at FROM slash_penalty_overturns) o_ "
+    "ON o_.penalty_id = p.id "
 )
 
 
@@ -99,6 +101,18 @@ class SlashingRepository:
             },
         )
         return bool(cur.rowcount)
+
+    def get_violation(self, violation_id: str) -> dict[str, Any] | None:
+        """A recorded violation by id (its columns), or None."""
+        cur = self.pg.execute(
+            "SELECT id, node_id, kind, infraction_epoch, infraction_at_s, evidence "
+            "FROM slash_violations WHERE id = %s",
+            (violation_id,),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d.name for d in cur.description], row, strict=True))
 
     def under_stake_recorded(self, node_id: str, since_s: int) -> bool:
         row = self.pg.execute(
@@ -159,7 +173,8 @@ class SlashingRepository:
         """(infraction_at_s, counted) of the node's decided offences of ``klass`` in epochs
         before ``before_epoch``; a voided penalty is not counted."""
         rows = self.pg.execute(
-            "SELECT p.infraction_at_s, e.status IS DISTINCT FROM 'voided' "
+            "SELECT p.infraction_at_s, e.status IS DISTINCT FROM 'voided' AND NOT EXISTS "
+            "(SELECT 1 FROM slash_penalty_overturns o WHERE o.penalty_id = p.id) "
             "FROM slash_penalties p LEFT JOIN slash_penalty_events e ON e.penalty_id = p.id "
             "WHERE p.node_id = %s AND p.klass = %s AND p.infraction_epoch < %s",
             (node_id, klass, before_epoch),
@@ -167,14 +182,54 @@ class SlashingRepository:
         return [(int(r[0]), bool(r[1])) for r in rows]
 
     def count_penalties(self, node_id: str, kind: str) -> int:
-        """The node's earlier penalties of ``kind`` that were not voided."""
+        """The node's earlier penalties of ``kind`` that are final: executed and not overturned.
+
+        A penalty still in its appeal window does not count (issue 15, point 6): a repeat is
+        decided only against decisions that can no longer be voided, so a void never leaves
+        behind a tombstone that counted it."""
         row = self.pg.execute(
             "SELECT count(*) FROM slash_penalties p "
-            "LEFT JOIN slash_penalty_events e ON e.penalty_id = p.id "
-            "WHERE p.node_id = %s AND p.kind = %s AND e.status IS DISTINCT FROM 'voided'",
+            "JOIN slash_penalty_events e ON e.penalty_id = p.id "
+            "WHERE p.node_id = %s AND p.kind = %s AND e.status = 'executed' "
+            "AND NOT EXISTS (SELECT 1 FROM slash_penalty_overturns o WHERE o.penalty_id = p.id)",
             (node_id, kind),
         ).fetchone()
         return int(row[0])
+
+    def incident_of(self, node_id: str, kind: str, evidence_digest: str) -> str | None:
+        """The id of the first violation recorded for this node, kind and evidence (the
+        incident's identity is its evidence, whatever time a report names), or None."""
+        row = self.pg.execute(
+            "SELECT id FROM slash_violations WHERE node_id = %s AND kind = %s "
+            "AND evidence_digest = %s ORDER BY recorded_at, id LIMIT 1",
+            (node_id, kind, evidence_digest),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def insert_overturn(self, penalty_id: str, at: dt.datetime, document: dict[str, Any]) -> bool:
+        """Mark an executed penalty overturned (once)."""
+        cur = self.pg.execute(
+            "INSERT INTO slash_penalty_overturns (penalty_id, at, document) VALUES (%s, %s, %s) "
+            "ON CONFLICT (penalty_id) DO NOTHING",
+            (penalty_id, at, Jsonb(document)),
+        )
+        return bool(cur.rowcount)
+
+    def overturn_document(self, penalty_id: str) -> dict[str, Any]:
+        row = self.pg.execute(
+            "SELECT document FROM slash_penalty_overturns WHERE penalty_id = %s", (penalty_id,)
+        ).fetchone()
+        return {} if row is None else dict(row[0])
+
+    def overturned_penalties(self) -> list[tuple[str, dict[str, Any]]]:
+        """(penalty id, penalty document) of every overturned penalty (for verify)."""
+        return [
+            (r[0], dict(r[1]))
+            for r in self.pg.execute(
+                "SELECT p.id, p.document FROM slash_penalties p "
+                "JOIN slash_penalty_overturns o ON o.penalty_id = p.id ORDER BY p.id"
+            ).fetchall()
+        ]
 
     def penalties_of_kind(self, kind: str) -> list[PenaltyRow]:
         rows = self.pg.execute(
@@ -221,8 +276,11 @@ class SlashingRepository:
         return [
             (r[0], r[1], r[2], r[3], r[4])
             for r in self.pg.execute(
-                "SELECT p.node_id, p.document, p.decided_at, e.status, e.at "
-                "FROM slash_penalties p LEFT JOIN slash_penalty_events e ON e.penalty_id = p.id "
+                "SELECT p.node_id, p.document, p.decided_at, coalesce(o.status, e.status), "
+                "coalesce(o.at, e.at) FROM slash_penalties p "
+                "LEFT JOIN slash_penalty_events e ON e.penalty_id = p.id "
+                "LEFT JOIN (SELECT penalty_id, 'overturned' AS status, at "
+                " FROM slash_penalty_overturns) o ON o.penalty_id = p.id "
                 "WHERE p.decided_at < %s ORDER BY p.decided_at, p.id",
                 (cutoff,),
             ).fetchall()

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.kit.db import transaction
-from ledger.kit.http import require_operator
+from ledger.kit.http import SafeText, require_operator
 from ledger.kit.limits import MAX_PAGE_SIZE
 from ledger.slashing import appeals
 from ledger.slashing import service as slashing
@@ -23,7 +23,7 @@ from ledger.slashing.repository import PenaltyRow
 router = APIRouter(prefix="/v1", tags=["slashing"])
 
 NodeId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-PenaltyId = Annotated[str, Path(min_length=1, max_length=200)]
+PenaltyId = Annotated[SafeText, Path(min_length=1, max_length=200)]
 
 
 class Strict(BaseModel):
@@ -31,25 +31,25 @@ class Strict(BaseModel):
 
 
 class ReportIn(Strict):
-    kind: str = Field(description="security_breach, malicious_activity or resource_hoarding")
-    node_id: str
-    evidence: dict[str, str] = Field(min_length=1, max_length=32)
-    severity: str | None = Field(default=None, description="minor/major/critical (security)")
+    kind: SafeText = Field(description="security_breach, malicious_activity or resource_hoarding")
+    node_id: SafeText
+    evidence: dict[SafeText, SafeText] = Field(min_length=1, max_length=32)
+    severity: SafeText | None = Field(default=None, description="minor/major/critical (security)")
     severity_units: int = Field(default=0, ge=0, le=1000, description="resource hoarding")
 
 
 class AppealIn(Strict):
-    counter_evidence: dict[str, str] = Field(min_length=1, max_length=32)
+    counter_evidence: dict[SafeText, SafeText] = Field(min_length=1, max_length=32)
 
 
 class VoteIn(Strict):
-    governor: str = Field(min_length=1, max_length=64)
-    vote: str = Field(description="uphold or void")
+    governor: SafeText = Field(min_length=1, max_length=64)
+    vote: SafeText = Field(description="uphold or void")
 
 
 class ReleaseIn(Strict):
-    kind: str = Field(description="review (governor-approved) or compliance (check passed)")
-    reference: str = Field(min_length=1, max_length=200, description="idempotency key")
+    kind: SafeText = Field(description="review (governor-approved) or compliance (check passed)")
+    reference: SafeText = Field(min_length=1, max_length=200, description="idempotency key")
 
 
 def _now() -> dt.datetime:

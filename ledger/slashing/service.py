@@ -4,12 +4,15 @@ The matrix itself is the pure ``ledger.slashing.domain``; this service feeds it 
 database and moves the money (SPEC 6):
 
 - A penalty with a slash places PENDING transfers into ``slash_escrow`` at once, unclaimed
-  rewards first (``slash:<penalty id>:rewards``), then bonded stake (``...:stake``) and, when
-  the bonded balance is short, stake already unbonding (``...:unbonding``). The provider's
-  ``available`` drops immediately; nothing is posted during the appeal window.
+  rewards first (``slash:<penalty id>:rewards``), then bonded stake (``...:stake``), then the
+  unbonding entries at risk, one hold per entry (``...:unbonding:<n>``, naming the entry), and
+  the ladder's withheld reward (``...:withheld``). Who pays is the staking domain's
+  ``charge_stake``. Nothing is posted during the appeal window.
 - ``execute_due`` posts the holds after the appeal deadline and splits what was escrowed
   50 / 30 / 20 into insurance pool, treasury and burn (``split_slashed``: exact sum).
-- ``void_penalty`` voids the holds while the penalty is held: every balance is as before.
+- ``void_penalty`` voids the holds while the penalty is held (every balance and entry as
+  before) and re-decides later ladder decisions that counted it; ``refund_executed``
+  overturns an executed penalty, refunding each hold to the account and entry it came from.
 
 Every transfer id is derived from the penalty id, which is derived from the violation id (the
 evidence), so retries and duplicate reports never slash twice. Services run inside the caller's
@@ -31,11 +34,12 @@ from ledger.accounting.domain import codes
 from ledger.accounting.domain.transfers import TransferKind, TransferRequest
 from ledger.kit.errors import Conflict, InvalidInput, NotFound
 from ledger.kit.limits import EXECUTE_LIMIT
-from ledger.params.domain import ParameterSet
+from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
 from ledger.params.domain.epochs import epoch_end, require_settled
 from ledger.slashing import domain as sl
 from ledger.slashing import keepers
 from ledger.slashing.repository import PenaltyRow, SlashingRepository
+from ledger.staking import domain as sl_stake
 
 #: Hold parts in the order they are taken: rewards first, then bonded, then unbonding stake.
 HOLD_PARTS: Final[tuple[tuple[str, str], ...]] = (
@@ -146,88 +150,130 @@ def _decide(
         else 0
     )
     # The stake at risk is the stake bonded at the infraction: stake whose unbonding was
-    # requested after it is still in this sum (SPEC 6).
-    stake_at_risk = keepers.StakingRepository(conn).bonded_stake_as_of(
-        _at(violation.infraction_at_s)
+    # requested after it is still in this sum (SPEC 6; ledger.staking.domain.lifecycle).
+    stake_at_risk = keepers.stake_at_risk(
+        conn, violation.provider_id, _at(violation.infraction_at_s)
     )
     return sl.decide_penalty(
         violation,
         decided_at_s=_ts(now),
         prior_poor_performance_offences_in_window=prior_perf,
         prior_malicious_count=prior_malicious,
-        stake_at_risk_base_units=max(0, stake_at_risk.get(violation.provider_id, 0)),
+        stake_at_risk_base_units=stake_at_risk,
         unclaimed_rewards_base_units=max(0, _available(accounts["rewards_accrued"])),
         epoch_reward_base_units=epoch_reward_base_units,
         params=params,
     )
 
 
-def _hold_amounts(
-    penalty: sl.Penalty, accounts: Mapping[str, keepers.AccountRow]
-) -> tuple[dict[str, int], int]:
-    """What to hold per provider account kind, and what no account can cover (uncollected).
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Hold:
+    """One pending transfer of a penalty into slash escrow: its id, the provider account it
+    takes from, the amount, and the unbonding entry it takes from (stake unbonding only)."""
 
-    Rewards first (the domain capped from_rewards at the available rewards); the stake part
-    from bonded stake as far as it goes, the rest from stake already unbonding.
+    id: str
+    kind: str
+    amount: int
+    entry_id: str | None = None
+
+
+def _hold_plan(
+    conn: Connection, penalty: sl.Penalty, accounts: Mapping[str, keepers.AccountRow]
+) -> tuple[list[_Hold], int, int]:
+    """The holds of a penalty, what no balance can cover of the slash (uncollected) and of the
+    withheld reward.
+
+    Rewards first (the domain capped ``from_rewards`` at the available rewards); the stake part
+    through the staking domain's ``charge_stake``: bonded stake first, then the unbonding
+    entries requested at or after the infraction, oldest first. The ladder's withheld reward
+    (``reward_withheld_base_units``) is held from what is left of the unclaimed rewards, like a
+    slash (issue 9, point 2).
     """
     rewards_available = max(0, _available(accounts["rewards_accrued"]))
     assert penalty.from_rewards_base_units <= rewards_available, "rewards first, as available"
-    wanted = {
-        "rewards_accrued": penalty.from_rewards_base_units,
-        "stake_bonded": 0,
-        "stake_unbonding": 0,
-    }
-    rest = penalty.from_stake_base_units
-    for kind in ("stake_bonded", "stake_unbonding"):
-        take = min(rest, max(0, _available(accounts[kind])))
-        wanted[kind] = take
-        rest -= take
+    pid = penalty.penalty_id
+    holds = [_Hold(hold_id(pid, "rewards"), "rewards_accrued", penalty.from_rewards_base_units)]
+    charge = sl_stake.charge_stake(
+        penalty.from_stake_base_units,
+        max(0, _available(accounts["stake_bonded"])),
+        keepers.unbonding_entries(conn, penalty.provider_id),
+        penalty.infraction_at_s,
+    )
+    holds.append(_Hold(hold_id(pid, "stake"), "stake_bonded", charge.from_bonded_base_units))
+    for n, (entry_id, amount) in enumerate(charge.from_entries, start=1):
+        holds.append(_Hold(hold_id(pid, f"unbonding:{n}"), "stake_unbonding", amount, entry_id))
+    withheld = min(
+        penalty.reward_withheld_base_units, rewards_available - penalty.from_rewards_base_units
+    )
+    holds.append(_Hold(hold_id(pid, "withheld"), "rewards_accrued", withheld))
+    kept = [h for h in holds if h.amount > 0]
+    slashed = sum(h.amount for h in kept if not h.id.endswith(":withheld"))
     # The holds and what is left uncollected sum to the slash, base unit for base unit.
-    assert rest >= 0 and sum(wanted.values()) + rest == penalty.slash_base_units
-    return wanted, rest
+    assert slashed + charge.uncollected_base_units == penalty.slash_base_units
+    return kept, charge.uncollected_base_units, penalty.reward_withheld_base_units - withheld
 
 
 def _place_holds(
     conn: Connection,
     penalty: sl.Penalty,
     accounts: Mapping[str, keepers.AccountRow],
-    wanted: Mapping[str, int],
+    plan: list[_Hold],
     now: dt.datetime,
 ) -> dict[str, int]:
-    """PENDING transfers of ``wanted`` into slash escrow, one per non-empty part: hold id ->
-    amount."""
-    holds = {
-        hold_id(penalty.penalty_id, part): wanted[kind]
-        for part, kind in HOLD_PARTS
-        if wanted[kind] > 0
-    }
-    if holds:
+    """PENDING transfers of the plan into slash escrow: hold id -> amount."""
+    if plan:
         escrow = keepers.open_system_accounts(conn)["slash_escrow"]
-        meta = {"penalty_id": penalty.penalty_id, "node_id": penalty.node_id}
         keepers.create_transfers(
             conn,
             [
                 TransferRequest(
-                    hold_id(penalty.penalty_id, part), accounts[kind].id, escrow, wanted[kind],
-                    codes.SLASH_HOLD, kind=TransferKind.PENDING, epoch=penalty.infraction_epoch,
-                    metadata=meta,
+                    h.id,
+                    accounts[h.kind].id,
+                    escrow,
+                    h.amount,
+                    codes.SLASH_HOLD,
+                    kind=TransferKind.PENDING,
+                    epoch=penalty.infraction_epoch,
+                    metadata=_hold_meta(penalty.penalty_id, penalty.node_id, h.entry_id),
                 )
-                for part, kind in HOLD_PARTS
-                if wanted[kind] > 0
+                for h in plan
             ],
             now=now,
-        )  # fmt: skip
-    return holds
+        )
+    return {h.id: h.amount for h in plan}  # fmt: skip
+
+
+def _hold_meta(penalty_id: str, node_id: str, entry_id: str | None) -> dict[str, str]:
+    """Metadata of a hold and of every transfer resolving or refunding it."""
+    meta = {"penalty_id": penalty_id, "node_id": node_id}
+    if entry_id is not None:
+        meta["unbond_transfer_id"] = entry_id
+    return meta
 
 
 def _penalty_values(
-    penalty: sl.Penalty, holds: Mapping[str, int], uncollected: int, now: dt.datetime
+    penalty: sl.Penalty,
+    plan: list[_Hold],
+    uncollected: int,
+    withheld_uncollected: int,
+    now: dt.datetime,
 ) -> dict[str, Any]:
     """The slash_penalties row of a decided penalty (its document: the whole decision)."""
     document = dataclasses.asdict(penalty) | {
-        "holds": dict(holds),
+        "holds": {h.id: h.amount for h in plan},
+        "hold_accounts": {h.id: h.kind for h in plan},
+        "hold_entries": {h.id: h.entry_id for h in plan if h.entry_id is not None},
         "uncollected_base_units": uncollected,
+        "withheld_uncollected_base_units": withheld_uncollected,
     }
+    # Every sanction can be appealed (issue 15, point 5): a penalty that jails, tombstones or
+    # withholds a reward is pending through its appeal window even when it holds no money.
+    held = bool(plan) or (
+        penalty.jail
+        or penalty.tombstone
+        or penalty.slash_base_units > 0
+        or penalty.reward_withheld_base_units > 0
+    )
     return {
         "id": penalty.penalty_id,
         "violation_id": penalty.violation_id,
@@ -247,7 +293,7 @@ def _penalty_values(
         "jail_until_s": penalty.jail_until_s,
         "tombstone": penalty.tombstone,
         "appeal_deadline_s": penalty.appeal_deadline_s,
-        "status": sl.SlashStatus.HELD if holds else sl.SlashStatus.WARNING,
+        "status": sl.SlashStatus.HELD if held else sl.SlashStatus.WARNING,
         "rule": penalty.rule,
         "decided_at": now,
         "document": document,
@@ -272,9 +318,9 @@ def _decide_and_hold(
         conn, violation, accounts, now=now, params=params,
         epoch_reward_base_units=epoch_reward_base_units,
     )  # fmt: skip
-    wanted, uncollected = _hold_amounts(penalty, accounts)
-    holds = _place_holds(conn, penalty, accounts, wanted, now)
-    repo.insert_penalty(_penalty_values(penalty, holds, uncollected, now))
+    plan, uncollected, withheld_uncollected = _hold_plan(conn, penalty, accounts)
+    _place_holds(conn, penalty, accounts, plan, now)
+    repo.insert_penalty(_penalty_values(penalty, plan, uncollected, withheld_uncollected, now))
     row = repo.get_penalty(penalty.penalty_id)
     assert row is not None
     return row
@@ -452,8 +498,8 @@ def report_violation(
     """Record a reported violation with evidence and decide its penalty (holds placed now).
 
     ``infraction_at`` (default ``now``) is when the incident happened: it fixes the infraction
-    epoch (part of the incident id) and the stake at risk. The same evidence about the same
-    node and epoch is the same incident: the existing penalty is returned, nothing is slashed
+    epoch and the stake at risk. The same evidence about the same node (and kind) is the same
+    incident whatever time is named: the existing penalty is returned, nothing is slashed
     again.
     """
     if kind not in REPORTABLE_KINDS:
@@ -482,6 +528,14 @@ def report_violation(
     )
     repo = SlashingRepository(conn)
     repo.lock()
+    # One slash per incident (issue 15, point 4): the incident is its evidence about the node,
+    # not the time a report names, so the same evidence reported with another infraction time
+    # returns the incident already decided.
+    known = repo.incident_of(node_id, violation.kind, violation.evidence_digest)
+    if known is not None:
+        existing = repo.penalty_of_violation(known)
+        if existing is not None:
+            return existing
     repo.insert_violation(_violation_values(violation, now))
     return _decide_and_hold(conn, violation, now=now, params=params)
 
@@ -490,10 +544,18 @@ def report_violation(
 
 
 def _holds(conn: Connection, penalty: PenaltyRow) -> dict[str, int]:
-    """The penalty's hold transfers as stored in the ledger: id -> amount."""
-    ids = [hold_id(penalty.id, part) for part, _ in HOLD_PARTS]
+    """The penalty's hold transfers as stored in the ledger: id -> amount (the ids its document
+    names, and the fixed parts of penalties decided before per-entry holds)."""
+    ids = list(penalty.document.get("holds", {})) or [
+        hold_id(penalty.id, part) for part, _ in HOLD_PARTS
+    ]
     stored = keepers.LedgerRepository(conn).get_transfers(ids)
     return {i: stored[i].amount for i in ids if i in stored}
+
+
+def _entry_of(penalty: PenaltyRow, hid: str) -> str | None:
+    entry: str | None = penalty.document.get("hold_entries", {}).get(hid)
+    return entry
 
 
 def _execute(
@@ -508,8 +570,10 @@ def _execute(
     linked batch; returns the settlement event's document."""
     holds = _holds(conn, penalty)
     total = sum(holds.values())
-    # What was held is the slash less what no account could cover when it was decided.
-    assert total + penalty.document["uncollected_base_units"] == penalty.slash_base_units
+    withheld = holds.get(hold_id(penalty.id, "withheld"), 0)
+    # What was held is the slash less what no account could cover when it was decided, plus
+    # the withheld reward, which is split like slashed funds (issue 9, point 2).
+    assert total - withheld + penalty.document["uncollected_base_units"] == penalty.slash_base_units
     split = sl.split_slashed(total, params)
     amounts = {
         "insurance": (split.insurance_base_units, system["insurance_pool"]),
@@ -522,7 +586,8 @@ def _execute(
     requests = [
         TransferRequest(
             f"{hid}:post", None, None, None, codes.SLASH_EXECUTE, kind=TransferKind.POST_PENDING,
-            epoch=penalty.infraction_epoch, ref_id=hid, metadata=meta,
+            epoch=penalty.infraction_epoch, ref_id=hid,
+            metadata=_hold_meta(penalty.id, penalty.node_id, _entry_of(penalty, hid)),
         )
         for hid in holds
     ] + [
@@ -566,8 +631,11 @@ def execute_due(conn: Connection, *, now: dt.datetime, params: ParameterSet) -> 
     return done
 
 
-def void_penalty(conn: Connection, *, penalty_id: str, now: dt.datetime) -> PenaltyRow:
-    """Void a held penalty (an upheld appeal): its holds are voided, balances restored."""
+def void_penalty(
+    conn: Connection, *, penalty_id: str, now: dt.datetime, params: ParameterSet | None = None
+) -> PenaltyRow:
+    """Void a held penalty (an upheld appeal): its holds are voided, balances restored, and
+    every later ladder decision that counted it is re-decided (issue 15, point 6)."""
     _ts(now)
     repo = SlashingRepository(conn)
     repo.lock()
@@ -579,22 +647,65 @@ def void_penalty(conn: Connection, *, penalty_id: str, now: dt.datetime) -> Pena
             f"penalty {penalty_id} is {penalty.status}; only a pending penalty can be voided",
             field="penalty_id",
         )
-    meta = {"penalty_id": penalty.id, "node_id": penalty.node_id}
+    _void_holds(conn, penalty, now, {})
+    _redecide_dependents(conn, penalty, now=now, params=params or DEFAULT_PARAMS)
+    row = repo.get_penalty(penalty_id)
+    assert row is not None
+    return row
+
+
+def _void_holds(
+    conn: Connection, penalty: PenaltyRow, now: dt.datetime, document: dict[str, Any]
+) -> None:
+    """Void every hold of a pending penalty and record it voided."""
     requests = [
         TransferRequest(
             f"{hid}:void", None, None, None, codes.SLASH_VOID, kind=TransferKind.VOID_PENDING,
-            epoch=penalty.infraction_epoch, ref_id=hid, metadata=meta,
+            epoch=penalty.infraction_epoch, ref_id=hid,
+            metadata=_hold_meta(penalty.id, penalty.node_id, _entry_of(penalty, hid)),
         )
         for hid in _holds(conn, penalty)
     ]  # fmt: skip
     if requests:
         keepers.create_transfers(conn, requests, now=now)
-    repo.insert_event(
-        penalty.id, sl.SlashStatus.VOIDED, now, {"transfers": [r.id for r in requests]}
+    SlashingRepository(conn).insert_event(
+        penalty.id, sl.SlashStatus.VOIDED, now, {"transfers": [r.id for r in requests]} | document
     )
-    row = repo.get_penalty(penalty_id)
-    assert row is not None
-    return row
+
+
+def _redecide_dependents(
+    conn: Connection, voided: PenaltyRow, *, now: dt.datetime, params: ParameterSet
+) -> None:
+    """Re-decide the node's later poor-performance penalties, still pending, whose ladder count
+    included ``voided`` (it was inside their rolling window): each is voided and decided again
+    from the history as it now stands, as a re-decision of the same finding (its evidence
+    names the original: ``redecision_of``). In decision order, so a chain of rungs unwinds
+    one step at a time. Repeats of malicious activity need none: they count final penalties
+    only."""
+    if voided.klass != sl.ViolationClass.POOR_PERFORMANCE:
+        return
+    repo = SlashingRepository(conn)
+    window = params.slashing.offence_window_s
+    for q in repo.penalties_of_node(voided.node_id):
+        counted_it = (
+            q.klass == sl.ViolationClass.POOR_PERFORMANCE
+            and q.infraction_epoch > voided.infraction_epoch
+            and q.infraction_at_s - window < voided.infraction_at_s
+            and q.offence_number > 1
+        )
+        if not counted_it or q.status != sl.SlashStatus.HELD:
+            continue
+        original = repo.get_violation(q.violation_id)
+        assert original is not None
+        again = sl.make_violation(
+            q.kind, node_id=q.node_id, provider_id=q.provider_id,
+            infraction_epoch=q.infraction_epoch, infraction_at_s=q.infraction_at_s,
+            evidence={**original["evidence"], "redecision_of": q.violation_id},
+        )  # fmt: skip
+        _void_holds(conn, q, now, {"redecided_as": again.violation_id, "because": voided.id})
+        repo.insert_violation(_violation_values(again, now))
+        reward = int(q.document["epoch_reward_base_units"])
+        _decide_and_hold(conn, again, now=now, params=params, epoch_reward_base_units=reward)
 
 
 def get_penalty(conn: Connection, penalty_id: str) -> PenaltyRow:
@@ -613,40 +724,48 @@ def violations_of_node(conn: Connection, node_id: str, limit: int) -> list[dict[
     return SlashingRepository(conn).violations_of_node(node_id, limit)
 
 
-def refund_executed(conn: Connection, *, penalty_id: str, now: dt.datetime) -> list[str]:
-    """Overturn an executed slash: pay every slashed unit back to where it was taken from
-    (rewards to ``rewards_accrued``, stake to ``stake_bonded``), out of the insurance pool
-    (SPEC 6: the pool exists to refund overturned slashes). Idempotent: the refund ids are
-    derived from the penalty; returns them.
+def refund_executed(
+    conn: Connection, *, penalty_id: str, now: dt.datetime, params: ParameterSet | None = None
+) -> list[str]:
+    """Overturn an executed slash: pay every held unit back to the account it was taken from,
+    out of the insurance pool (SPEC 6: the pool exists to refund overturned slashes), mark the
+    penalty ``overturned`` and so lift the jail and the standing it imposed.
 
-    Appealed slashes wait for the governors before executing, so this is for decisions taken
-    after execution (a governance override, or new evidence).
+    The rewards part (and a withheld reward) go back to ``rewards_accrued``, the bonded part to
+    ``stake_bonded``, each unbonding part to ``stake_unbonding`` and to the unbonding entry it
+    was taken from (which becomes withdrawable again). Idempotent: the refund ids are derived
+    from the hold ids; returns them. Refused while the pool holds less (``exceeds_credits``).
     """
     repo = SlashingRepository(conn)
     repo.lock()
     penalty = repo.get_penalty(penalty_id)
     if penalty is None:
         raise PenaltyNotFound(f"penalty {penalty_id} does not exist", code="penalty_not_found")
+    if penalty.status == sl.SlashStatus.OVERTURNED:
+        return list(repo.overturn_document(penalty.id).get("transfers", []))
     if penalty.status != sl.SlashStatus.EXECUTED:
         raise Conflict(f"penalty {penalty_id} is {penalty.status}, not executed",
                        code="penalty_not_executed", field="penalty_id")  # fmt: skip
-    accounts = _provider_accounts(conn, penalty.provider_id)
     insurance = keepers.open_system_accounts(conn)["insurance_pool"]
     held = _holds(conn, penalty)
-    back = {"rewards": "rewards_accrued", "stake": "stake_bonded", "unbonding": "stake_bonded"}
+    stored = keepers.LedgerRepository(conn).get_transfers(list(held))
     requests = [
         TransferRequest(
-            f"refund:{penalty.id}:{part}", insurance, accounts[back[part]].id,
-            held[hold_id(penalty.id, part)], codes.SLASH_REFUND, epoch=penalty.infraction_epoch,
-            metadata={"penalty_id": penalty.id, "node_id": penalty.node_id},
+            f"refund:{hid.removeprefix('slash:')}", insurance, stored[hid].debit_account_id,
+            amount, codes.SLASH_REFUND, epoch=penalty.infraction_epoch,
+            metadata=_hold_meta(penalty.id, penalty.node_id, _entry_of(penalty, hid))
+            | {"hold_id": hid},
         )
-        for part, _ in HOLD_PARTS
-        if hold_id(penalty.id, part) in held
+        for hid, amount in held.items()
     ]  # fmt: skip
-    # Every held (and so executed) unit goes back: the refunds sum to the holds.
+    # Every held (and so executed) unit goes back where it came from: refunds sum to the holds.
     assert sum(r.amount or 0 for r in requests) == sum(held.values())
-    keepers.create_transfers(conn, requests, now=now)
-    return [r.id for r in requests]
+    if requests:
+        keepers.create_transfers(conn, requests, now=now)
+    ids = [r.id for r in requests]
+    repo.insert_overturn(penalty.id, now, {"transfers": ids, "refunded": held})
+    _redecide_dependents(conn, penalty, now=now, params=params or DEFAULT_PARAMS)
+    return ids
 
 
 def release(conn: Connection, *, node_id: str, kind: str, reference: str, now: dt.datetime) -> int:

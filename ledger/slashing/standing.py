@@ -64,7 +64,7 @@ def _ts(t: dt.datetime) -> int:
 
 
 def _penalty_events(
-    repo: SlashingRepository, wanted: set[str], cutoff: int
+    repo: SlashingRepository, wanted: set[str], cutoff: int, exclude: frozenset[str] = frozenset()
 ) -> tuple[dict[str, list[_Event]], dict[str, int]]:
     """Per penalised node: its penalties decided before ``cutoff`` and their settlements
     before it; and the infraction epoch of its first penalty."""
@@ -76,6 +76,8 @@ def _penalty_events(
     first_epoch: dict[str, int] = {}
     for node_id, doc, decided_at, status, settled_at in rows:
         p = penalty_from_document(doc)
+        if p.penalty_id in exclude:
+            continue
         ev = events.setdefault(node_id, [])
         ev.append((_ts(decided_at), _ORDER_PENALTY, _Fact.PENALTY, p))
         if status is not None and settled_at is not None and _ts(settled_at) < cutoff:
@@ -96,7 +98,9 @@ def _apply(
         return sl.tick_epoch(state, (state.node_id, item) not in unclean, at_s, params)
     if kind == _Fact.PENALTY:
         return sl.apply_penalty(state, item, at_s)
-    if kind == sl.SlashStatus.VOIDED:
+    if kind in (sl.SlashStatus.VOIDED, sl.SlashStatus.OVERTURNED):
+        # An overturned penalty replays as open until its overturn (its execution is not
+        # applied), then as voided: its jail, tombstone and standing are lifted.
         return sl.void_penalty(state, item, at_s)
     if kind == sl.SlashStatus.EXECUTED:
         return sl.settle_penalty(state, item.penalty_id)
@@ -108,15 +112,24 @@ def _apply(
 
 
 def standings_as_of(
-    conn: Connection, epoch: int, params: ParameterSet, node_ids: Sequence[str]
+    conn: Connection,
+    epoch: int,
+    params: ParameterSet,
+    node_ids: Sequence[str],
+    *,
+    exclude_penalties: frozenset[str] = frozenset(),
 ) -> dict[str, sl.NodeStanding]:
     """Standing of each node for computing ``epoch``'s rewards: every fact up to the epoch's
-    start (penalties decided after evaluating earlier epochs, ticks of earlier epochs)."""
+    start (penalties decided after evaluating earlier epochs, ticks of earlier epochs).
+
+    ``exclude_penalties`` replays as if those penalties had never been decided: the standing a
+    node would have had without a penalty voided or overturned later, which is what the
+    rewards it lost to that penalty are recomputed with (issue 15 point 3)."""
     repo = SlashingRepository(conn)
     length = params.epoch.epoch_length_s
     grace = params.epoch.epoch_settle_grace_s
     cutoff = epoch * length + grace  # evaluations of epoch-1 count
-    events, first_epoch = _penalty_events(repo, set(node_ids), cutoff)
+    events, first_epoch = _penalty_events(repo, set(node_ids), cutoff, exclude_penalties)
     if not events:
         return {}
     nodes = sorted(events)
@@ -135,4 +148,45 @@ def standings_as_of(
         for event in sorted(ev, key=lambda x: (x[0], x[1])):
             state = _apply(state, event, unclean, params)
         out[node_id] = state
+    return out
+
+
+#: At most this many epochs are compared for one voided penalty (a 7-day jail of hourly
+#: epochs is 168; a longer range is refused rather than replayed for minutes).
+MAX_RESTORATION_EPOCHS = 2_000
+
+
+def standing_lost_to(
+    conn: Connection, penalty_id: str, params: ParameterSet
+) -> list[tuple[int, sl.NodeStanding, sl.NodeStanding]]:
+    """The epochs whose rewards a voided or overturned penalty changed, each with the standing
+    the node was paid at and the standing it would have had without the penalty:
+    ``[(epoch, with_it, without_it), ...]``, oldest first.
+
+    These are the epochs whose standing cutoff (``epoch x length + settle grace``) falls after
+    the decision and at or before the void (or overturn). This is slashing's side of restoring
+    the rewards a void owes (issue 15 point 3): the epochs side recomputes each such closed
+    epoch with ``without_it`` and credits the difference (transfer code 305).
+    """
+    repo = SlashingRepository(conn)
+    row = repo.get_penalty(penalty_id)
+    if row is None or row.settled_at is None:
+        return []
+    if row.status not in (sl.SlashStatus.VOIDED, sl.SlashStatus.OVERTURNED):
+        return []
+    length, grace = params.epoch.epoch_length_s, params.epoch.epoch_settle_grace_s
+    decided, ended = _ts(row.decided_at), _ts(row.settled_at)
+    first = (decided - grace) // length + 1  # the first cutoff strictly after the decision
+    last = (ended - grace) // length  # the last cutoff at or before the void
+    if last - first + 1 > MAX_RESTORATION_EPOCHS:
+        raise ValueError(f"penalty {penalty_id}: {last - first + 1} epochs to restore")
+    out = []
+    for epoch in range(first, last + 1):
+        paid = standings_as_of(conn, epoch, params, [row.node_id]).get(row.node_id)
+        fair = standings_as_of(
+            conn, epoch, params, [row.node_id], exclude_penalties=frozenset({penalty_id})
+        ).get(row.node_id, sl.new_standing(row.node_id))
+        paid = paid or sl.new_standing(row.node_id)
+        if (paid.status, paid.standing_ppm) != (fair.status, fair.standing_ppm):
+            out.append((epoch, paid, fair))
     return out

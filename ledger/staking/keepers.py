@@ -5,7 +5,8 @@ the list below is the whole of its dependency on their state:
 
 - accounting: a provider's stake accounts (``stake_account``), the on-chain custody account
   stake arrives from and leaves to (``custody_account_id``), the stake transfers already made
-  (``find_transfer``) and the one way to make a new one (``create_transfer``).
+  (``find_transfer``) and the one way to make a new one (``create_transfer``); the stake
+  accounts of platform users and network operators are opened with ``open_account``.
 - registry: the shape of an active node as of a time (``NodeAsOf``), what stake compliance
   sums the required stake of.
 """
@@ -17,7 +18,7 @@ from sqlalchemy import Connection
 from ledger.accounting.domain.accounts import AccountKind
 from ledger.accounting.domain.transfers import Transfer
 from ledger.accounting.repository import AccountRow, LedgerRepository
-from ledger.accounting.service import create_transfer, open_system_accounts
+from ledger.accounting.service import create_transfer, open_account, open_system_accounts
 from ledger.registry.repository import NodeAsOf
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "create_transfer",
     "custody_account_id",
     "find_transfer",
+    "open_account",
     "stake_account",
 ]
 

@@ -13,7 +13,16 @@ from sqlalchemy import Connection
 
 from ledger.accounting.domain import codes
 from ledger.kit.db import driver
-from ledger.staking.domain import StakeEvent
+from ledger.staking.domain import StakeEvent, UnbondingEntry, entry_remaining
+from ledger.staking.domain.lifecycle import (
+    ENTRY_HOLD,
+    ENTRY_HOLD_VOIDED,
+    ENTRY_REFUND,
+    ENTRY_WITHDRAW,
+)
+
+#: Advisory-lock namespace of an owner's unbonding entries ("STKE").
+ENTRIES_LOCK_NAMESPACE = 0x53544B45
 
 
 class StakingRepository:
@@ -100,3 +109,108 @@ class StakingRepository:
                 (provider_id,),
             ).fetchall()
         }
+
+    def lock_entries(self, owner: str) -> None:
+        """Serialize, until the end of the transaction, everything that reads an owner's
+        unbonding entries and then moves them (a withdrawal, a slash hold), so two of them
+        never both take the same remaining amount."""
+        self.pg.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ENTRIES_LOCK_NAMESPACE, owner)
+        )
+
+    def bonded_movements(self, provider_id: str, before: dt.datetime) -> list[tuple[float, int]]:
+        """The provider's posted ``stake_bonded`` movements before ``before``: (at, signed)."""
+        rows = self.pg.execute(
+            "SELECT t.created_at, (CASE WHEN t.credit_account_id = a.id THEN t.amount "
+            "ELSE -t.amount END)::text FROM accounts a JOIN transfers t "
+            "ON (t.credit_account_id = a.id OR t.debit_account_id = a.id) "
+            "WHERE a.kind = 'stake_bonded' AND a.owner = %s AND t.created_at < %s "
+            "AND t.kind IN ('posted', 'post_pending', 'reversal')",
+            (provider_id, before),
+        ).fetchall()
+        return [(at.timestamp(), int(delta)) for at, delta in rows]
+
+    def unbonding_entries(self, provider_id: str) -> list[UnbondingEntry]:
+        """The provider's unbonding entries (its ``unbond:`` transfers), each with what is left
+        of it after the holds, voids, refunds and withdrawals that name it."""
+        entries = self.pg.execute(
+            "SELECT t.id, t.amount::text, extract(epoch FROM t.created_at), "
+            "(t.metadata->>'withdrawable_at_s')::bigint FROM transfers t "
+            "JOIN accounts a ON a.id = t.credit_account_id "
+            "WHERE a.owner = %s AND a.kind = 'stake_unbonding' AND t.code = %s "
+            "ORDER BY t.seq",
+            (provider_id, codes.STAKE_UNBOND),
+        ).fetchall()
+        moves: dict[str, list[tuple[str, int]]] = {}
+        for entry_id, code, kind, amount in self.pg.execute(
+            "SELECT t.metadata->>'unbond_transfer_id', t.code, t.kind, t.amount::text "
+            "FROM transfers t JOIN accounts a "
+            "ON (a.id = t.debit_account_id OR a.id = t.credit_account_id) "
+            "WHERE a.owner = %s AND a.kind = 'stake_unbonding' "
+            "AND t.metadata ? 'unbond_transfer_id' UNION ALL "
+            # Withdrawals made before entries were named pay the entry of the same request.
+            "SELECT 'unbond:' || substr(t.id, 10), t.code, t.kind, t.amount::text "
+            "FROM transfers t JOIN accounts a ON a.id = t.debit_account_id "
+            "WHERE a.owner = %s AND a.kind = 'stake_unbonding' AND t.code = %s "
+            "AND NOT t.metadata ? 'unbond_transfer_id'",
+            (provider_id, provider_id, codes.STAKE_WITHDRAW),
+        ).fetchall():
+            move = _ENTRY_MOVES.get((int(code), kind))
+            if move is not None:
+                moves.setdefault(entry_id, []).append((move, int(amount)))
+        return [
+            UnbondingEntry(
+                eid,
+                int(float(at)),
+                int(float(at)) if ready is None else int(ready),
+                entry_remaining(int(amount), moves.get(eid, [])),
+            )
+            for eid, amount, at, ready in entries
+        ]
+
+    def node_version_history(
+        self, provider_id: str, before: dt.datetime
+    ) -> list[tuple[str, float, str, bool]]:
+        """The provider's node versions until ``before``: (node, at, type, active)."""
+        return [
+            (r[0], r[1].timestamp(), r[2], bool(r[3]))
+            for r in self.pg.execute(
+                "SELECT node_id, created_at, provider_type, status = 'active' FROM node_versions "
+                "WHERE provider_id = %s AND created_at <= %s",
+                (provider_id, before),
+            ).fetchall()
+        ]
+
+    def entry_held(self, account_id: int, entry_id: str) -> bool:
+        """Whether a pending slash hold on the entry (which debits its unbonding account, the
+        indexed column) is still open: neither posted nor voided."""
+        row = self.pg.execute(
+            "SELECT 1 FROM transfers h WHERE h.debit_account_id = %s AND h.code = %s "
+            "AND h.kind = 'pending' AND h.metadata->>'unbond_transfer_id' = %s "
+            "AND NOT EXISTS (SELECT 1 FROM transfers r "
+            "WHERE r.ref_id = h.id AND r.kind IN ('post_pending', 'void_pending')) LIMIT 1",
+            (account_id, codes.SLASH_HOLD, entry_id),
+        ).fetchone()
+        return row is not None
+
+    def withdrawals_of(self, account_id: int, entry_id: str) -> list[str]:
+        """Ids of the withdrawals already made from an unbonding entry (they debit its
+        unbonding account, the indexed column), oldest first."""
+        return [
+            r[0]
+            for r in self.pg.execute(
+                "SELECT id FROM transfers WHERE debit_account_id = %s AND code = %s "
+                "AND metadata->>'unbond_transfer_id' = %s ORDER BY seq",
+                (account_id, codes.STAKE_WITHDRAW, entry_id),
+            ).fetchall()
+        ]
+
+
+#: (transfer code, kind) -> how the transfer moves the unbonding entry it names.
+_ENTRY_MOVES = {
+    (codes.SLASH_HOLD, "pending"): ENTRY_HOLD,
+    (codes.SLASH_VOID, "void_pending"): ENTRY_HOLD_VOIDED,
+    (codes.EXPIRED_PENDING, "void_pending"): ENTRY_HOLD_VOIDED,
+    (codes.SLASH_REFUND, "posted"): ENTRY_REFUND,
+    (codes.STAKE_WITHDRAW, "posted"): ENTRY_WITHDRAW,
+}

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.kit.db import transaction
 from ledger.kit.errors import InvalidInput
-from ledger.kit.http import require_operator
+from ledger.kit.http import SafeText, require_operator
 from ledger.kit.money import AmountError, parse_base_units
 from ledger.staking import service as staking
 
@@ -21,9 +21,9 @@ Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
 class StakeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    amount_base_units: str = Field(description="integer base units, as a string")
-    bond_id: str = Field(description="idempotency key (the on-chain event id, later)")
-    lock_tier: str = Field(default="flexible", description="flexible, 30d, 90d, 180d or 365d")
+    amount_base_units: SafeText = Field(description="integer base units, as a string")
+    bond_id: SafeText = Field(description="idempotency key (the on-chain event id, later)")
+    lock_tier: SafeText = Field(default="flexible", description="flexible, 30d, 90d, 180d or 365d")
 
 
 @router.post("/providers/{provider_id}/stake", status_code=201,
@@ -46,13 +46,13 @@ def bond(request: Request, provider_id: Address, body: StakeIn) -> dict[str, Any
 
 class UnbondIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    amount_base_units: str = Field(description="integer base units, as a string")
-    request_id: str = Field(description="idempotency key of the request")
+    amount_base_units: SafeText = Field(description="integer base units, as a string")
+    request_id: SafeText = Field(description="idempotency key of the request")
 
 
 class WithdrawIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    request_id: str
+    request_id: SafeText
 
 
 @router.post("/providers/{provider_id}/unbond", status_code=201,
@@ -81,4 +81,83 @@ def withdraw(request: Request, provider_id: Address, body: WithdrawIn) -> dict[s
     with transaction(request.app.state.runtime.engine) as conn:
         t = staking.withdraw(conn, provider_id=provider_id.lower(), request_id=body.request_id,
                              now=dt.datetime.now(dt.UTC))  # fmt: skip
+    return {"transfer_id": t.id, "amount_base_units": str(t.amount)}
+
+
+# --- platform users and network operators (SPEC 5; issue 15 point 10) -----------------------
+
+
+class ParticipantStakeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    stake_kind: SafeText = Field(description="platform_user (flexible) or network_operator (365 d)")
+    amount_base_units: SafeText = Field(description="integer base units, as a string")
+    bond_id: SafeText = Field(description="idempotency key (the on-chain event id, later)")
+
+
+class ParticipantUnbondIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    stake_kind: SafeText
+    amount_base_units: SafeText = Field(description="integer base units, as a string")
+    request_id: SafeText = Field(description="idempotency key of the request")
+
+
+class ParticipantWithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    stake_kind: SafeText
+    request_id: SafeText
+
+
+def _amount(text: str) -> int:
+    try:
+        return parse_base_units(text, "amount_base_units", allow_zero=False)
+    except AmountError as exc:
+        raise InvalidInput(str(exc), field="amount_base_units", code=exc.code) from exc
+
+
+@router.post("/stakers/{address}/stake", status_code=201,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def participant_bond(
+    request: Request, address: Address, body: ParticipantStakeIn
+) -> dict[str, Any]:
+    """Mirror a platform user's or network operator's bonded stake (own accounts, no provider
+    rewards; operators locked at least 365 days)."""
+    rt = request.app.state.runtime
+    with transaction(rt.engine) as conn:
+        t = staking.bond_participant_stake(
+            conn, stake_kind=body.stake_kind, address=address.lower(),
+            amount_base_units=_amount(body.amount_base_units), bond_id=body.bond_id,
+            now=dt.datetime.now(dt.UTC), params=rt.params,
+        )  # fmt: skip
+    return {"transfer_id": t.id, "amount_base_units": str(t.amount),
+            "locked_until_s": t.metadata["locked_until_s"]}  # fmt: skip
+
+
+@router.post("/stakers/{address}/unbond", status_code=201,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def participant_unbond(
+    request: Request, address: Address, body: ParticipantUnbondIn
+) -> dict[str, Any]:
+    """Unbond a participant's stake once its lock allows it."""
+    rt = request.app.state.runtime
+    with transaction(rt.engine) as conn:
+        t = staking.request_participant_unbond(
+            conn, stake_kind=body.stake_kind, address=address.lower(),
+            amount_base_units=_amount(body.amount_base_units), request_id=body.request_id,
+            now=dt.datetime.now(dt.UTC), params=rt.params,
+        )  # fmt: skip
+    return {"transfer_id": t.id, "amount_base_units": str(t.amount),
+            "withdrawable_at_s": t.metadata["withdrawable_at_s"]}  # fmt: skip
+
+
+@router.post("/stakers/{address}/withdraw", status_code=201,
+             dependencies=[Depends(require_operator)])  # fmt: skip
+def participant_withdraw(
+    request: Request, address: Address, body: ParticipantWithdrawIn
+) -> dict[str, Any]:
+    """Pay out what is left of a participant's unbonding request."""
+    with transaction(request.app.state.runtime.engine) as conn:
+        t = staking.withdraw_participant(
+            conn, stake_kind=body.stake_kind, address=address.lower(),
+            request_id=body.request_id, now=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
     return {"transfer_id": t.id, "amount_base_units": str(t.amount)}

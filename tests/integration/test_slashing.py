@@ -278,7 +278,7 @@ def test_unstaking_after_the_infraction_does_not_escape_the_slash(
     assert p.stake_at_risk_base_units == STAKE
     assert p.status == "pending" and p.from_stake_base_units == p.slash_base_units == STAKE // 1000
     assert [(i, a) for i, _, a in slash_transfers(engine)] == [
-        (f"slash:{p.id}:unbonding", p.slash_base_units)
+        (f"slash:{p.id}:unbonding:1", p.slash_base_units)
     ]
     c = counters(engine, provider)
     assert c[(provider, "stake_unbonding")][0] == p.slash_base_units

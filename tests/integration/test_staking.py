@@ -69,10 +69,10 @@ def test_a_pending_slash_on_unbonding_stake_blocks_the_withdrawal(engine: Engine
         )  # fmt: skip
     assert pen.status == "pending" and pen.slash_base_units == 2_000 * SWARM
     assert balance(engine, p, "stake_unbonding")[0] == 2_000 * SWARM  # held
-    with pytest.raises(InvalidInput) as ei, transaction(engine) as conn:
+    with pytest.raises(Conflict) as ei, transaction(engine) as conn:
         staking.withdraw(conn, provider_id=p, request_id="all",
                          now=dt.datetime.fromtimestamp(t0 + 20 + 8 * 86_400, dt.UTC))  # fmt: skip
-    assert ei.value.code == "exceeds_credits"
+    assert ei.value.code == "unbonding_held"
 
 
 def test_locked_stake_earns_its_tier_and_cannot_leave_early(engine: Engine) -> None:

@@ -184,21 +184,22 @@ def test_unbonding_after_is_slashable_withdrawn_before_is_not(
         provider_id=PROVIDER, amount_base_units=amount, lock_tier="flexible", bonded_at_s=bonded
     )
     infraction = bonded + before
+    infraction += 1  # the lot is bonded strictly before the infraction
     # Unbonding requested after the infraction (even withdrawable by now): still at risk.
     late = request_unbond(base, infraction + after, period)
     assert is_at_risk(late, infraction)
     assert stake_at_risk([late], infraction) == amount
     assert apply_slash_to_lots([late], amount, infraction) == [(late, amount)]
-    # Unbonding before the infraction but not withdrawn by then: still at risk.
-    early = request_unbond(base, bonded, before + after + period)
-    assert stake_at_risk([early], infraction) == amount
+    # Unbonding requested before the infraction, even if still queued: not at risk (SPEC 5:
+    # unbonding stake is slashable only for violations committed before the request).
+    early = request_unbond(base, infraction - 1, before + after + period)
+    assert stake_at_risk([early], infraction) == 0
     # Withdrawn at or before the infraction: not at risk, pays nothing.
-    gone = withdraw(request_unbond(base, bonded, 0), bonded + before)
+    gone = withdraw(request_unbond(base, bonded, 0), infraction - 1)
     assert stake_at_risk([gone], infraction) == 0
     assert apply_slash_to_lots([gone, late], amount, infraction) == [(late, amount)]
-    # Bonded after the infraction: not at risk.
-    if bonded > 0:
-        assert stake_at_risk([base], bonded - 1) == 0
+    # Bonded at or after the infraction: not at risk.
+    assert stake_at_risk([base], bonded) == 0
 
 
 @settings(max_examples=300, deadline=None)

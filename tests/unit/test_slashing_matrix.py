@@ -829,34 +829,51 @@ def test_unbonding_lifecycle() -> None:
 
 
 def test_stake_at_risk_rule() -> None:
+    """SPEC 5/6 (issue 15, point 11): stake that started unbonding after the infraction is at
+    risk, stake that started unbonding before it is not, nor is stake bonded at or after it."""
     t = 10_000
     lots = [
-        lot(1, bonded_at_s=t),  # bonded at the infraction: at risk
+        lot(1, bonded_at_s=t - 1),  # bonded before the infraction: at risk
+        lot(64, bonded_at_s=t),  # bonded at the infraction instant: after it, not at risk
         lot(2, bonded_at_s=t + 1),  # bonded after: not at risk
         request_unbond(lot(4), t + 5, 100),  # unbonding requested after: at risk
-        request_unbond(lot(8), t - 5, 100),  # unbonding before, still queued at t: at risk
-        withdraw(request_unbond(lot(16), 0, 10), t),  # withdrawn at t: not at risk
-        withdraw(request_unbond(lot(32), t - 100, 10), t + 50),  # withdrawn after t
+        request_unbond(lot(128), t, 100),  # requested at the instant: still at risk
+        request_unbond(lot(8), t - 5, 100),  # unbonding before, still queued at t: NOT at risk
+        withdraw(request_unbond(lot(16), 0, 10), t),  # withdrawn before: not at risk
+        withdraw(request_unbond(lot(32), t + 10, 10), t + 50),  # unbonded after t, withdrawn
     ]
-    assert stake_at_risk(lots, t) == 1 + 4 + 8 + 32
+    assert stake_at_risk(lots, t) == 1 + 4 + 128 + 32
     # What can still be collected at t + 60 excludes the lot that has left since.
-    assert stake_at_risk(lots, t, as_of_s=t + 60) == 1 + 4 + 8
-    # Required-stake checks count bonded, not unbonding, stake: at t the lot whose unbond came
-    # later still counts, the one already queued does not.
-    assert bonded_stake_base_units(lots, t) == 1 + 4
-    assert bonded_stake_base_units(lots, t + 5) == 1 + 2
+    assert stake_at_risk(lots, t, as_of_s=t + 60) == 1 + 4 + 128
+    # Required-stake checks count bonded, not unbonding, stake (a lot counts from its bond
+    # time, and stops counting at its request time).
+    assert bonded_stake_base_units(lots, t) == 1 + 64 + 4 + 32
+    assert bonded_stake_base_units(lots, t + 5) == 1 + 64 + 2 + 32
 
 
-def test_apply_slash_pro_rata_with_largest_remainder() -> None:
-    lots = [lot(10, lot_id="a"), lot(20, lot_id="b"), lot(30, lot_id="c"), lot(99, 10**9)]
-    paid = apply_slash_to_lots(lots, 7, 1_000)
-    # 7 x 10/60 = 1.17, x 20/60 = 2.33, x 30/60 = 3.5: floors 1 / 2 / 3, one unit left for
-    # the largest remainder (c).
+def test_apply_slash_bonded_first_then_unbonding_oldest_first() -> None:
+    bonded = [lot(10, lot_id="a"), lot(20, lot_id="b"), lot(30, lot_id="c")]
+    late = request_unbond(lot(5, lot_id="late"), 2_000, 100)
+    early = request_unbond(lot(7, lot_id="early"), 1_500, 100)
+    before = request_unbond(lot(99, lot_id="before"), 500, 100)  # not at risk for t = 1,000
+    lots = [*bonded, late, early, before]
+    paid = apply_slash_to_lots(lots, 7, 1_000, as_of_s=3_000)
+    # Bonded first, pro rata: 7 x 10/60 = 1.17, x 20/60 = 2.33, x 30/60 = 3.5: floors 1 / 2 / 3,
+    # one unit left for the largest remainder (c). No unbonding lot pays.
     assert [(x.lot_id, taken) for x, taken in paid] == [("a", 1), ("b", 2), ("c", 4)]
-    assert apply_slash_to_lots(lots, 60, 1_000) == [(lots[0], 10), (lots[1], 20), (lots[2], 30)]
+    # More than the bonded stake: the unbonding lots at risk pay the rest, oldest request first.
+    paid = apply_slash_to_lots(lots, 64, 1_000, as_of_s=3_000)
+    assert dict((x.lot_id, t) for x, t in paid) == {"a": 10, "b": 20, "c": 30, "early": 4}
+    assert dict((x.lot_id, t) for x, t in apply_slash_to_lots(lots, 72, 1_000, as_of_s=3_000)) == {
+        "a": 10,
+        "b": 20,
+        "c": 30,
+        "early": 7,
+        "late": 5,
+    }
     assert apply_slash_to_lots(lots, 0, 1_000) == []
     with pytest.raises(StakingError) as exc:
-        apply_slash_to_lots(lots, 61, 1_000)
+        apply_slash_to_lots(lots, 73, 1_000, as_of_s=3_000)  # the lot unbonding before never pays
     assert exc.value.code == "slash_exceeds_stake_at_risk"
 
 
@@ -879,3 +896,44 @@ def test_lot_validation() -> None:
         StakeLot(provider_id="alice", amount_base_units=1, lock_tier="flexible", bonded_at_s=0)
     with pytest.raises(StakingError):
         lot(1, withdrawn_at_s=5)  # withdrawn without unbonding
+
+
+def test_error_rate_compares_the_exact_ratio() -> None:
+    """Issue 15, point 7: 10.0001% failed jobs is above a 10% threshold, though it floors to
+    exactly 100,000 ppm."""
+    assert kinds(rollup(jobs_ok=900_000, jobs_failed=100_001)) == [ViolationKind.ERROR_RATE]
+    assert kinds(rollup(jobs_ok=900_000, jobs_failed=100_000)) == []
+    # Downtime compares the floored ppm with an integer threshold, which is exact.
+    assert kinds(rollup(heartbeats_expected=1_000_000, heartbeats_received=899_999,
+                        heartbeats_up=899_999)) == [ViolationKind.DOWNTIME]  # fmt: skip
+
+
+def test_charge_stake_bonded_first_then_entries_at_risk_oldest_first() -> None:
+    from ledger.staking.domain import UnbondingEntry, charge_stake
+
+    entries = [
+        UnbondingEntry("u:late", 2_000, 9_000, 50),
+        UnbondingEntry("u:early", 1_500, 9_000, 30),
+        UnbondingEntry("u:before", 500, 9_000, 1_000),  # requested before the infraction
+    ]
+    c = charge_stake(60, 40, entries, 1_000)
+    assert (c.from_bonded_base_units, c.from_entries, c.uncollected_base_units) == (
+        40, (("u:early", 20),), 0,
+    )  # fmt: skip
+    c = charge_stake(200, 40, entries, 1_000)
+    assert c.from_entries == (("u:early", 30), ("u:late", 50)) and c.uncollected_base_units == 80
+
+
+def test_unbonding_period_counts_nodes_deactivated_before_the_request() -> None:
+    """Issue 15, point 8: a data-center node deactivated just before unbonding still sets 28 d;
+    one deactivated more than 28 d before does not."""
+    from ledger.staking.domain import unbonding_period_with_history
+
+    now = 100 * DAY
+    ran = [("dc", 0.0, "data_center", True), ("dc", now - DAY, "data_center", False),
+           ("pc", 0.0, "gaming_pc", True)]  # fmt: skip
+    assert unbonding_period_with_history(ran, now, P) == 28 * DAY
+    long_ago = [("dc", 0.0, "data_center", True), ("dc", now - 29 * DAY, "data_center", False),
+                ("pc", 0.0, "gaming_pc", True)]  # fmt: skip
+    assert unbonding_period_with_history(long_ago, now, P) == 7 * DAY
+    assert unbonding_period_with_history([], now, P) == 7 * DAY

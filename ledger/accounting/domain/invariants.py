@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ledger.accounting.domain import codes
 from ledger.accounting.domain.hashchain import (
     GENESIS_HASH,
     canonical_metadata,
@@ -191,6 +192,116 @@ def no_forbidden_negative(accounts: Iterable[AccountState]) -> list[Breach]:
                     f"{err}: available {a.available()} base units",
                 )
             )
+    return out
+
+
+#: The transfers the stake life cycle invariants read (the others are not kept in memory).
+STAKE_LIFECYCLE_CODES = frozenset(
+    {
+        codes.STAKE_UNBOND,
+        codes.STAKE_WITHDRAW,
+        codes.SLASH_HOLD,
+        codes.SLASH_EXECUTE,
+        codes.SLASH_VOID,
+        codes.SLASH_REFUND,
+    }
+)
+
+
+def unbonding_entries_within_balance(
+    transfers: Iterable[Transfer], accounts: Iterable[AccountState]
+) -> list[Breach]:
+    """No unbonding entry whose remaining amount is negative or exceeds its account's balance,
+    and the entries of an account never add up to more than its posted balance (stake that
+    could never be withdrawn, issue 15 point 1).
+
+    An entry is an ``unbond`` transfer; what is left of it is its amount less the slash holds
+    that name it (``unbond_transfer_id``) and are not voided, less its withdrawals, plus the
+    refunds given back to it.
+    """
+    balance = {a.id: a.credits_posted - a.debits_posted for a in accounts}
+    entries: dict[str, tuple[int, int]] = {}  # entry id -> (account, remaining)
+    moves: dict[str, int] = {}
+    for t in transfers:
+        entry = t.metadata.get("unbond_transfer_id") if t.metadata else None
+        if entry is None and t.code == codes.STAKE_WITHDRAW and t.id.startswith("withdraw:"):
+            # Withdrawals made before entries were named pay the entry of the same request.
+            entry = "unbond:" + t.id.removeprefix("withdraw:")
+        if t.code == codes.STAKE_UNBOND and t.kind is TransferKind.POSTED:
+            entries[t.id] = (t.credit_account_id, t.amount)
+        elif entry is None:
+            continue
+        elif t.code == codes.SLASH_HOLD and t.kind is TransferKind.PENDING:
+            moves[entry] = moves.get(entry, 0) - t.amount
+        elif t.code == codes.SLASH_REFUND or (
+            t.code == codes.SLASH_VOID and t.kind is TransferKind.VOID_PENDING
+        ):
+            moves[entry] = moves.get(entry, 0) + t.amount
+        elif t.code == codes.STAKE_WITHDRAW:
+            moves[entry] = moves.get(entry, 0) - t.amount
+    out = []
+    per_account: dict[int, int] = {}
+    for entry_id, (account, amount) in sorted(entries.items()):
+        left = amount + moves.get(entry_id, 0)
+        per_account[account] = per_account.get(account, 0) + left
+        if left < 0 or left > balance.get(account, 0):
+            out.append(
+                Breach(
+                    "unbonding_entries_within_balance",
+                    f"entry {entry_id}",
+                    f"remaining {left} outside [0, account {account} balance "
+                    f"{balance.get(account, 0)}]",
+                )
+            )
+    for account, total in sorted(per_account.items()):
+        if total > balance.get(account, 0):
+            out.append(
+                Breach(
+                    "unbonding_entries_within_balance",
+                    f"account {account}",
+                    f"entries hold {total} but the account's balance is {balance.get(account, 0)}",
+                )
+            )
+    return out
+
+
+def overturned_penalties_restored(transfers: Iterable[Transfer]) -> list[Breach]:
+    """Every executed and later overturned penalty is fully restored: once any refund of a
+    penalty exists, each of its executed holds is refunded in full (``refund:<hold>``) to the
+    very account it was taken from, and to the same unbonding entry."""
+    holds: dict[str, Transfer] = {}
+    executed: set[str] = set()
+    refunds: dict[str, Transfer] = {}
+    refunded_penalties: set[str] = set()
+    for t in transfers:
+        if t.code == codes.SLASH_HOLD and t.kind is TransferKind.PENDING:
+            holds[t.id] = t
+        elif t.code == codes.SLASH_EXECUTE and t.ref_id is not None:
+            executed.add(t.ref_id)
+        elif t.code == codes.SLASH_REFUND:
+            refunds[t.id] = t
+            refunded_penalties.add(str(t.metadata.get("penalty_id", "")))
+    out = []
+    for hid in sorted(executed):
+        hold = holds.get(hid)
+        if hold is None or str(hold.metadata.get("penalty_id", "")) not in refunded_penalties:
+            continue
+        refund = refunds.get("refund:" + hid.removeprefix("slash:"))
+        entry = hold.metadata.get("unbond_transfer_id")
+        if refund is None:
+            detail = "executed hold not refunded"
+        elif refund.amount != hold.amount:
+            detail = f"refunded {refund.amount} of {hold.amount}"
+        elif refund.credit_account_id != hold.debit_account_id:
+            detail = (
+                f"refunded to account {refund.credit_account_id}, "
+                f"taken from {hold.debit_account_id}"
+            )
+        elif refund.metadata.get("unbond_transfer_id") != entry:
+            detail = f"refunded to entry {refund.metadata.get('unbond_transfer_id')}, not {entry}"
+        else:
+            continue
+        out.append(Breach("overturned_penalties_restored", f"hold {hid}", detail))
     return out
 
 

@@ -21,6 +21,7 @@ _SLASH_LIFECYCLE: Final[tuple[SlashStatus, ...]] = (
     SlashStatus.EXECUTED,
     SlashStatus.UPHELD,
     SlashStatus.VOIDED,
+    SlashStatus.OVERTURNED,
 )
 
 

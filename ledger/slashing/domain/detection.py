@@ -32,9 +32,13 @@ def _downtime(rollup: NodeEpochRollup, s: SlashingParams) -> _Finding | None:
 
 
 def _error_rate(rollup: NodeEpochRollup, s: SlashingParams) -> _Finding | None:
-    error_rate_ppm = rollup.error_rate_ppm
-    if error_rate_ppm is None or error_rate_ppm <= s.error_rate_threshold_ppm:
+    jobs = rollup.jobs_ok + rollup.jobs_failed
+    # The exact ratio against the threshold, cross-multiplied: flooring the rate to ppm first
+    # would let 10.0001% pass a 10% threshold. (Downtime may compare the floored ppm: for an
+    # integer threshold T, floor(x) < T exactly when x < T.)
+    if jobs == 0 or rollup.jobs_failed * PPM <= s.error_rate_threshold_ppm * jobs:
         return None
+    error_rate_ppm = rollup.error_rate_ppm
     return ViolationKind.ERROR_RATE, {
         "jobs_ok": str(rollup.jobs_ok),
         "jobs_failed": str(rollup.jobs_failed),

@@ -119,6 +119,8 @@ class SlashStatus(enum.StrEnum):
     UPHELD = "upheld"
     VOIDED = "voided"
     WARNING = "warning"
+    #: An executed slash overturned later: every held unit refunded, its jail lifted.
+    OVERTURNED = "overturned"
 
 
 class Vote(enum.StrEnum):

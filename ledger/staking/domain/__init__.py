@@ -8,22 +8,19 @@ implemented (docs/staking.md):
   is :func:`request_unbond`: the lot enters the unbonding queue and becomes withdrawable
   ``unbonding_period_s`` later (7 / 14 / 28 d by provider category). :func:`withdraw` records
   that the stake left the vault.
-- **Stake at risk** of an infraction at ``t`` is the sum of the lots bonded at or before ``t``
-  and not withdrawn at or before ``t``. A lot that started unbonding after ``t`` is at risk, and
-  so is one that started unbonding *before* ``t`` but was still in the queue at ``t``: unbonding
-  stake still backs the node's behaviour until it has left (SPEC 5). A lot bonded after ``t``
-  did not back the node then and is never at risk for it.
+- **Stake at risk** of an infraction at ``t`` (SPEC 5 and 6) is the sum of the lots bonded
+  before ``t`` that had not started unbonding before ``t``: a lot whose unbonding was requested
+  at or after ``t`` is at risk, one requested before ``t`` is not (it no longer backed the
+  node), and one bonded at or after ``t`` is not. The state at an instant is the state just
+  before it, as in the ledger (``created_at < t``).
 - What is *owed* is computed at the infraction time; what can be *collected* excludes lots that
-  have left the vault since. Both use the same rule with ``as_of_s``: a lot counts when it was
-  not withdrawn at or before ``as_of_s`` (default: the infraction time). The slashing worker
-  passes ``as_of_s=now_s`` so a slash never asks a lot that is gone to pay.
-- **Who pays** (:func:`apply_slash_to_lots`): every lot at risk loses the same fraction of its
-  amount, bonded and unbonding alike, as Cosmos applies the slash factor to each unbonding entry
-  and to the bonded tokens. ``floor(slash x lot / total)`` each; the leftover base units (fewer
-  than the number of lots) go one each to the largest remainders, ties by ``lot_id``, then
-  ``bonded_at_s``, then the lot's other fields, so the result does not depend on the order the
-  lots are passed in (equal lots are interchangeable). The amounts sum to the slash exactly
-  and no lot pays more than it holds.
+  have left the vault since: ``as_of_s`` (default the infraction time) drops lots withdrawn at
+  or before it.
+- **Who pays** (:func:`apply_slash_to_lots`): bonded stake first, pro rata over the bonded lots
+  (largest remainders get the leftover units), then the unbonding lots at risk, oldest request
+  first. The amounts sum to the slash exactly and no lot pays more than it holds. Production
+  runs the same rule over ledger balances and unbonding entries
+  (:mod:`ledger.staking.domain.lifecycle`); the property tests check both against a reference.
 """
 
 from __future__ import annotations
@@ -39,11 +36,26 @@ from ledger.params.domain import ParameterSet
 from ledger.registry.domain import HardwareProfile, required_stake_base_units
 from ledger.staking.domain.decisions import (
     DEFAULT_COMMITMENT_TIER,
+    NETWORK_OPERATOR,
+    PARTICIPANT_KINDS,
+    PLATFORM_USER,
     StakeEvent,
     commitment_tiers,
     free_to_unbond,
+    participant_min_lock_s,
+    participant_owner,
+    participant_unbonding_period_s,
     provider_unbonding_period_s,
     under_stake_since,
+)
+from ledger.staking.domain.lifecycle import (
+    StakeCharge,
+    UnbondingEntry,
+    charge_stake,
+    entry_at_risk,
+    entry_remaining,
+    stake_at_risk_base_units,
+    unbonding_period_with_history,
 )
 
 __all__ = [
@@ -53,21 +65,34 @@ __all__ = [
     "LOT_UNBONDING",
     "LOT_WITHDRAWN",
     "MAX_LOTS",
+    "NETWORK_OPERATOR",
+    "PARTICIPANT_KINDS",
+    "PLATFORM_USER",
+    "StakeCharge",
     "StakeEvent",
     "StakeLot",
     "StakingError",
+    "UnbondingEntry",
     "apply_slash_to_lots",
     "bonded_stake_base_units",
+    "charge_stake",
     "commitment_tiers",
+    "entry_at_risk",
+    "entry_remaining",
     "free_to_unbond",
     "is_at_risk",
     "is_under_staked",
     "lock_expires_at_s",
+    "participant_min_lock_s",
+    "participant_owner",
+    "participant_unbonding_period_s",
     "provider_required_stake_base_units",
     "provider_unbonding_period_s",
     "request_unbond",
     "stake_at_risk",
+    "stake_at_risk_base_units",
     "unbonding_period_s",
+    "unbonding_period_with_history",
     "under_stake_since",
     "withdraw",
     "withdrawable",
@@ -81,6 +106,8 @@ LOT_STATUSES: Final[tuple[str, ...]] = (LOT_BONDED, LOT_UNBONDING, LOT_WITHDRAWN
 # A limit on everything: a provider with more lots than this is a bug or an attack on the
 # slashing worker (every slash walks all lots); refuse instead of working on it for minutes.
 
+#: A valid address used only to validate ``infraction_at_s`` / ``as_of_s`` through is_at_risk.
+_PLACEHOLDER: Final[str] = "0x" + "0" * 40
 _ADDRESS_RE: Final[re.Pattern[str]] = re.compile(r"0x[0-9a-f]{40}")
 _TIER_RE: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
@@ -191,11 +218,13 @@ def _check_lots(lots: Sequence[StakeLot]) -> None:
 
 
 def is_at_risk(lot: StakeLot, infraction_at_s: int, *, as_of_s: int | None = None) -> bool:
-    """Whether ``lot`` backs an infraction at ``infraction_at_s`` (see the module docstring).
+    """Whether ``lot`` backs an infraction at ``infraction_at_s`` (SPEC 5 and 6).
 
-    True when the lot was bonded at or before the infraction and not withdrawn at or before
-    ``as_of_s`` (default: the infraction time; must not precede it). Unbonding, whenever it was
-    requested, does not take a lot out of risk; only withdrawal does.
+    The state at an instant is the state just before it (the ledger's convention): the lot was
+    bonded before the infraction, had not started unbonding before it (a request at or after
+    the infraction keeps it at risk), and was not withdrawn at or before ``as_of_s`` (default:
+    the infraction time; must not precede it). Stake that started unbonding before the
+    infraction no longer backed the node and is not at risk.
     """
     _require_int("infraction_at_s", infraction_at_s)
     cutoff_s = infraction_at_s if as_of_s is None else _require_int("as_of_s", as_of_s)
@@ -203,7 +232,9 @@ def is_at_risk(lot: StakeLot, infraction_at_s: int, *, as_of_s: int | None = Non
         raise StakingError(
             "must not precede infraction_at_s", code="before_infraction", field="as_of_s"
         )
-    if lot.bonded_at_s > infraction_at_s:
+    if lot.bonded_at_s >= infraction_at_s:
+        return False
+    if lot.unbonding_requested_at_s is not None and lot.unbonding_requested_at_s < infraction_at_s:
         return False
     return lot.withdrawn_at_s is None or lot.withdrawn_at_s > cutoff_s
 
@@ -232,6 +263,33 @@ def _tie_key(lot: StakeLot) -> tuple[str, int, int, int, int, int, str, str]:
     )
 
 
+def _is_bonded_at(lot: StakeLot, at_s: int) -> bool:
+    """Bonded (not unbonding) just before ``at_s``."""
+    return lot.bonded_at_s < at_s and (
+        lot.unbonding_requested_at_s is None or lot.unbonding_requested_at_s >= at_s
+    )
+
+
+def _pro_rata(amount: int, lots: Sequence[tuple[int, StakeLot]]) -> dict[int, int]:
+    """``amount`` (at most the lots' total) over ``lots`` pro rata: floors, then the leftover
+    units one each to the largest remainders (ties by :func:`_tie_key`, then position)."""
+    total = sum(lot.amount_base_units for _, lot in lots)
+    assert 0 <= amount <= total
+    taken: dict[int, int] = {}
+    remainders: list[tuple[int, tuple[str, int, int, int, int, int, str, str], int]] = []
+    for i, lot in lots:
+        # Floor division: each lot pays at most its exact pro-rata share, rounded down.
+        share, remainder = divmod(amount * lot.amount_base_units, total) if total else (0, 0)
+        taken[i] = share
+        remainders.append((-remainder, _tie_key(lot), i))
+    leftover = amount - sum(taken.values())
+    # leftover < number of lots with a non-zero remainder, so a lot whose share was exact (and
+    # may be its whole amount) never gets one.
+    for _neg_rem, _key, i in sorted(remainders)[:leftover]:
+        taken[i] += 1
+    return taken
+
+
 def apply_slash_to_lots(
     lots: Sequence[StakeLot],
     slash_base_units: int,
@@ -239,42 +297,51 @@ def apply_slash_to_lots(
     *,
     as_of_s: int | None = None,
 ) -> list[tuple[StakeLot, int]]:
-    """Decide how much each lot at risk pays of ``slash_base_units``: ``[(lot, taken), ...]``.
+    """Decide how much each lot pays of ``slash_base_units``: ``[(lot, taken), ...]``.
 
-    Pro rata to the lot amounts, ``floor(slash x amount / total_at_risk)`` each, the leftover
-    base units one each to the largest remainders (ties: ``lot_id``, ``bonded_at_s``, the other
-    fields, then input position among equal lots). Only lots that pay something are returned,
-    in input order; the takes sum to the slash exactly and none exceeds its lot. A slash larger
-    than the stake at risk is refused (``slash_exceeds_stake_at_risk``): the penalty is computed
-    from that same stake and rounds down, so it never is.
+    Bonded stake first (SPEC 6, as production charges ``stake_bonded`` before
+    ``stake_unbonding``): the lots bonded at ``as_of_s`` (default the infraction time), pro
+    rata, floors and the leftover units to the largest remainders. Bonded stake is fungible:
+    a lot bonded after the infraction pays as bonded stake, although it is not part of the
+    stake at risk the slash was computed from. Then the unbonding lots at risk (requested at or
+    after the infraction, not withdrawn by ``as_of_s``), oldest request first (ties by
+    :func:`_tie_key`), each up to its amount. Only lots that pay are returned, in input order;
+    the takes sum to the slash exactly and none exceeds its lot. More than those lots hold is
+    refused (``slash_exceeds_stake_at_risk``).
     """
     _check_lots(lots)
     _require_int("slash_base_units", slash_base_units)
-    at_risk = [
-        (i, lot) for i, lot in enumerate(lots) if is_at_risk(lot, infraction_at_s, as_of_s=as_of_s)
-    ]
-    total = sum(lot.amount_base_units for _, lot in at_risk)
-    if slash_base_units > total:
+    cutoff_s = infraction_at_s if as_of_s is None else as_of_s
+    is_at_risk(StakeLot(_PLACEHOLDER, 0, "flexible", 0), infraction_at_s, as_of_s=as_of_s)
+    bonded = [(i, lot) for i, lot in enumerate(lots) if _is_bonded_at(lot, cutoff_s)]
+    bonded_ids = {i for i, _ in bonded}
+    unbonding = sorted(
+        (
+            (i, lot)
+            for i, lot in enumerate(lots)
+            if i not in bonded_ids
+            and lot.unbonding_requested_at_s is not None
+            and is_at_risk(lot, infraction_at_s, as_of_s=as_of_s)
+        ),
+        key=lambda x: (x[1].unbonding_requested_at_s, _tie_key(x[1]), x[0]),
+    )
+    bonded_total = sum(lot.amount_base_units for _, lot in bonded)
+    payable = bonded_total + sum(lot.amount_base_units for _, lot in unbonding)
+    if slash_base_units > payable:
         raise StakingError(
-            f"slash {slash_base_units} exceeds the stake at risk {total}",
+            f"slash {slash_base_units} exceeds the stake that can pay it {payable}",
             code="slash_exceeds_stake_at_risk",
             field="slash_base_units",
         )
-    if slash_base_units == 0:
-        return []
-    taken: dict[int, int] = {}
-    remainders: list[tuple[int, tuple[str, int, int, int, int, int, str, str], int]] = []
-    for i, lot in at_risk:
-        # Floor division: each lot pays at most its exact pro-rata share, rounded down.
-        share, remainder = divmod(slash_base_units * lot.amount_base_units, total)
-        taken[i] = share
-        remainders.append((-remainder, _tie_key(lot), i))
-    leftover = slash_base_units - sum(taken.values())
-    # leftover < number of lots with a non-zero remainder, so only those get a unit and a
-    # lot whose share was exact (and may be its whole amount) never gets one.
-    for _neg_rem, _key, i in sorted(remainders)[:leftover]:
-        taken[i] += 1
-    return [(lots[i], taken[i]) for i, _ in at_risk if taken[i] > 0]
+    from_bonded = min(slash_base_units, bonded_total)
+    taken = _pro_rata(from_bonded, bonded)
+    rest = slash_base_units - from_bonded
+    for i, lot in unbonding:
+        take = min(rest, lot.amount_base_units)
+        taken[i] = take
+        rest -= take
+    assert rest == 0 and sum(taken.values()) == slash_base_units
+    return [(lots[i], taken[i]) for i in sorted(taken) if taken[i] > 0]
 
 
 def unbonding_period_s(provider_type: str, params: ParameterSet) -> int:

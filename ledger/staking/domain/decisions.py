@@ -94,3 +94,37 @@ def free_to_unbond(available_base_units: int, locked_base_units: int) -> int:
     """Bonded stake that may start unbonding: what is available less what is still locked."""
     assert available_base_units >= 0 and locked_base_units >= 0
     return max(0, available_base_units - locked_base_units)
+
+
+#: SPEC 5's participants. Hardware providers stake through their provider accounts; the other
+#: two stake in accounts of their own, owned by ``<kind>:<address>``.
+HARDWARE_PROVIDER = "hardware_provider"
+PLATFORM_USER = "platform_user"
+NETWORK_OPERATOR = "network_operator"
+PARTICIPANT_KINDS = (PLATFORM_USER, NETWORK_OPERATOR)
+
+
+def participant_owner(stake_kind: str, address: str) -> str:
+    """The ledger owner of a platform user's or network operator's stake accounts: its own
+    accounts, never a provider's, so that stake earns nothing from the provider pool and counts
+    toward no provider's requirement or commitment tier."""
+    assert stake_kind in PARTICIPANT_KINDS, stake_kind
+    return f"{stake_kind}:{address}"
+
+
+def participant_min_lock_s(stake_kind: str, params: ParameterSet) -> int:
+    """The minimum lock of every bond of the kind (platform users 0: flexible; network
+    operators 365 d)."""
+    s = params.staking
+    if stake_kind == PLATFORM_USER:
+        return s.platform_user_min_lock_s
+    return s.network_operator_min_lock_s
+
+
+def participant_unbonding_period_s(stake_kind: str, params: ParameterSet) -> int:
+    """Platform users' stake is flexible: withdrawable as soon as it is unbonded (0 s). Network
+    operators wait the longest provider unbonding period (28 d by default): their stake secures
+    the network and stays slashable for their duties while it leaves."""
+    if stake_kind == PLATFORM_USER:
+        return 0
+    return max(params.provider_type(t).unbonding_period_s for t in params.providers.type_names)
