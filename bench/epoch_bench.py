@@ -37,6 +37,7 @@ from ledger.params.domain.epochs import epoch_settles_at
 from ledger.rewards.domain import NetworkConditions, NodeRewardInput, compute_epoch
 from ledger.rewards.domain.merkle import build_tree
 from ledger.telemetry.domain import NodeEpochRollup
+from ledger.telemetry.repository import mask_to_words
 
 HW = {"individual": (1, "rtx4090", 64, 4, 1), "datacenter": (128, "h100", 2048, 500, 100),
       "edge": (16, "l40s", 512, 40, 40)}  # fmt: skip
@@ -75,15 +76,18 @@ def setup(url: str, n: int, per_provider: int, epoch: int) -> None:
             cur.copy(
                 "COPY node_epoch_rollups (epoch, node_id, received, up, received_in_maintenance, "
                 "jobs_ok, jobs_failed, gpu_util_ppm_sum, bandwidth_mbps_sum, rating_sum, "
-                "rating_count) FROM STDIN"
+                "rating_count, slots_received, slots_up) FROM STDIN"
             ) as cp,
         ):
             for i in range(n):
                 rec = rng.randint(expected // 2, expected)
+                up = rng.randint(rec * 9 // 10, rec)
                 rated = rng.randint(0, 3)
-                cp.write_row((epoch, f"node-{i}", rec, rng.randint(rec * 9 // 10, rec), 0,
+                # Slot masks: the first `rec` slots received, the first `up` of them up.
+                cp.write_row((epoch, f"node-{i}", rec, up, 0,
                               rng.randint(0, 500), rng.randint(0, 10), rec * 600_000, rec * 900,
-                              rated * 4, rated))  # fmt: skip
+                              rated * 4, rated, mask_to_words((1 << rec) - 1),
+                              mask_to_words((1 << up) - 1)))  # fmt: skip
         with (
             c.cursor() as cur,
             cur.copy("COPY rollup_latency (epoch, node_id, latency_ms, count) FROM STDIN") as cp,

@@ -15,6 +15,8 @@ reward arithmetic, the merkle tree, standing and under-stake rules, transfer cod
 - slashing: the nodes' standing (jail, tombstone, penalty factor) as of the epoch;
 - rewards: the epoch rows, receipts and merkle leaves, and the epoch's advisory lock
   (``RewardsRepository``, ``EpochRow``);
+- prices: the SWARM price feed as of the epoch's end (reference and current);
+- params: the registry of stored parameter sets (the set each epoch was computed under);
 - accounting: the system accounts, the providers' ``rewards_accrued`` accounts and the one
   linked batch of reward transfers (``create_transfers``).
 """
@@ -22,7 +24,13 @@ reward arithmetic, the merkle tree, standing and under-stake rules, transfer cod
 from __future__ import annotations
 
 from ledger.accounting.repository import LedgerRepository
-from ledger.accounting.service import create_transfers, open_system_accounts
+from ledger.accounting.service import (
+    create_transfers,
+    open_provider_accounts,
+    open_system_accounts,
+)
+from ledger.params.service import ensure_stored, params_of_hash
+from ledger.prices.service import feed_as_of
 from ledger.registry.repository import NodeAsOf, RegistryRepository
 from ledger.rewards.repository import EpochRow, RewardsRepository
 from ledger.slashing.standing import standings_as_of
@@ -38,9 +46,13 @@ __all__ = [
     "catch_up",
     "commitment_tiers_as_of",
     "create_transfers",
+    "ensure_stored",
     "epoch_rollups",
     "epoch_rollups_from_raw",
+    "feed_as_of",
+    "open_provider_accounts",
     "open_system_accounts",
+    "params_of_hash",
     "stake_compliance",
     "standings_as_of",
 ]

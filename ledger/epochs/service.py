@@ -21,18 +21,28 @@ from ledger.accounting.domain import codes
 from ledger.accounting.domain.accounts import AccountKind
 from ledger.accounting.domain.transfers import TransferRequest
 from ledger.epochs import keepers
-from ledger.kit.errors import Conflict
+from ledger.epochs.repository import (
+    CLOSE_LOCK_NAMESPACE,
+    EVALUATE_LOCK_NAMESPACE,
+    StepsRepository,
+)
+from ledger.kit.errors import Conflict, NotFound
 from ledger.kit.money import PPM
 from ledger.params.domain import ParameterSet
 from ledger.params.domain.epochs import epoch_end, epoch_settles_at, require_settled
+from ledger.prices.domain import FeedReading
 from ledger.rewards.domain import (
     CALCULATOR_VERSION,
     EpochRewards,
+    MaturityFacts,
     NetworkConditions,
     NodeRewardInput,
     RewardReceipt,
     compute_epoch,
     inputs_digest,
+    last_matured_epoch,
+    maturing_amounts,
+    measured_demand_supply,
 )
 from ledger.rewards.domain.merkle import build_tree
 from ledger.slashing import domain as sl
@@ -70,7 +80,8 @@ def gather_inputs(
     rollups = read_rollups(conn, epoch, params, ids)
     facts = _node_facts(conn, epoch, params, nodes, ids, as_of)
     inputs = [_node_input(node, rollups[node[0]], facts, params) for node in nodes]
-    return inputs, _network_conditions(inputs)
+    feed = keepers.feed_as_of(conn, as_of, params)
+    return inputs, _network_conditions(inputs, feed, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +134,30 @@ def _node_input(
     )  # fmt: skip
 
 
-def _network_conditions(inputs: Sequence[NodeRewardInput]) -> NetworkConditions:
-    """Network utilization: mean GPU utilization reported this epoch (rounded down)."""
+def _network_conditions(
+    inputs: Sequence[NodeRewardInput], feed: FeedReading, params: ParameterSet
+) -> NetworkConditions:
+    """The epoch's network conditions, every one measured (docs/rewards.md):
+
+    - utilization: mean GPU utilization over every heartbeat accepted this epoch (down);
+    - active nodes: nodes that sent at least one heartbeat;
+    - prices: the feed's fresh reference and current price, or none (no-feed factor);
+    - demand / supply per resource class: capacity-weighted mean utilization of its nodes.
+    """
     util_sum = util_n = active = 0
     for node in inputs:
         r = node.rollup
         if r.heartbeats_received:
             active += 1
             util_sum += r.gpu_util_ppm_sum
-            util_n += r.heartbeats_received
+            # The sum runs over every accepted heartbeat, so it is their count that divides.
+            util_n += r.heartbeats_accepted
     return NetworkConditions(
-        utilization_ppm=util_sum // util_n if util_n else 0, active_nodes=active
+        utilization_ppm=util_sum // util_n if util_n else 0,
+        active_nodes=active,
+        reference_price=feed.reference_price,
+        current_price=feed.current_price,
+        resource_demand_supply_ppm=measured_demand_supply(inputs, params),
     )
 
 
@@ -151,11 +175,17 @@ def close_epoch(
     keepers.catch_up(conn, now=now)
     inputs, network = gather_inputs(conn, epoch, params)
     result = compute_epoch(epoch, inputs, network, last.scale_ppm if last else None, params)
+    keepers.ensure_stored(conn, params)
     _post_rewards(conn, epoch, result, now)
-    root, leaf_count = _store_leaves(repo, epoch, result)
+    claimable, matured = _mature_rewards(conn, repo, epoch, params, now)
+    root, leaf_count = _store_leaves(repo, epoch, claimable, matured)
     _store_receipts(repo, epoch, result)
     digest = inputs_digest(inputs, network)
-    repo.insert_epoch(_epoch_values(epoch, result, network, digest, root, leaf_count, now))
+    # The feed as the epoch saw it (prices used, or why not: missing or stale) is kept with it.
+    feed = keepers.feed_as_of(conn, epoch_end(epoch, params), params).to_json()
+    values = _epoch_values(epoch, result, network, digest, root, leaf_count, now)
+    values["network"] = orjson.dumps({**_plain(network), "price_feed": feed}).decode()
+    repo.insert_epoch(values)
     row = repo.get_epoch(epoch)
     assert row is not None
     return CloseResult(row, closed_now=True, rewards=result)
@@ -172,28 +202,69 @@ def _previous_epoch(repo: keepers.RewardsRepository, epoch: int) -> keepers.Epoc
     return last
 
 
+def _mature_rewards(
+    conn: Connection,
+    repo: keepers.RewardsRepository,
+    epoch: int,
+    params: ParameterSet,
+    now: dt.datetime,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Move what has matured by this close from each provider's rewards_accrued to its
+    rewards_claimable (one linked batch, deterministic ids). Returns every provider's
+    cumulative claimable amount after it, and what matured now (SPEC 4.7, docs/rewards.md)."""
+    length = params.epoch.epoch_length_s
+    matured_to = last_matured_epoch(epoch, length, params.epoch.reward_maturity_s)
+    recent = repo.recent_reward_credits(matured_to, epoch)
+    balances = repo.reward_balances()
+    facts, ids = {}, {}
+    for provider, kinds in balances.items():
+        accrued = kinds.get(AccountKind.REWARDS_ACCRUED)
+        if accrued is None:
+            continue
+        aid, credits, debits, pending = accrued
+        claimable = kinds.get(AccountKind.REWARDS_CLAIMABLE)
+        if claimable is None:  # a provider registered before claimable accounts existed
+            cid = keepers.open_provider_accounts(conn, provider)[AccountKind.REWARDS_CLAIMABLE]
+            claimable = (cid, 0, 0, 0)
+        facts[provider] = MaturityFacts(
+            matured_credits=max(0, credits - recent.get(provider, 0)),
+            already_claimable=claimable[1],
+            accrued_available=credits - debits - pending,
+        )
+        ids[provider] = (aid, claimable[0])
+    matured = maturing_amounts(facts)
+    requests = [
+        TransferRequest(
+            f"mature:{epoch}:{provider}", ids[provider][0], ids[provider][1], amount,
+            codes.REWARD_MATURED, epoch=epoch,
+        )
+        for provider, amount in matured.items()
+    ]  # fmt: skip
+    if requests:
+        keepers.create_transfers(conn, requests, now=now)
+    cumulative = {p: f.already_claimable + matured.get(p, 0) for p, f in facts.items()}
+    return cumulative, matured
+
+
 def _store_leaves(
-    repo: keepers.RewardsRepository, epoch: int, result: EpochRewards
+    repo: keepers.RewardsRepository,
+    epoch: int,
+    claimable: dict[str, int],
+    matured: dict[str, int],
 ) -> tuple[bytes, int]:
-    """Store every provider's cumulative earnings with its merkle proof; return the root (all
-    zeros when nobody has earned anything yet) and the number of leaves."""
-    cumulative = repo.cumulative_before(epoch)
-    before = sum(cumulative.values())
-    for provider, amount in result.provider_totals.items():
-        if amount:
-            cumulative[provider] = cumulative.get(provider, 0) + amount
-    # The tree commits to everything earned so far: the last tree plus this epoch, exactly.
-    assert sum(cumulative.values()) == before + result.distributed_base_units
-    leaves = sorted((p, c) for p, c in cumulative.items() if c > 0)
+    """Store every provider's cumulative claimable amount with its merkle proof; return the
+    root (all zeros while nothing is claimable yet) and the number of leaves."""
+    before = repo.cumulative_before(epoch)
+    # A leaf never decreases: claims on chain pay cumulative minus already claimed.
+    assert all(claimable.get(p, 0) >= c for p, c in before.items()), "a leaf would decrease"
+    assert sum(claimable.values()) == sum(before.values()) + sum(matured.values())
+    leaves = sorted((p, c) for p, c in claimable.items() if c > 0)
     if not leaves:
         return bytes(32), 0
     tree = build_tree(leaves)
     repo.copy_leaves(
         epoch,
-        (
-            (p, result.provider_totals.get(p, 0), c, i, b"".join(tree.proof(i)))
-            for i, (p, c) in enumerate(leaves)
-        ),
+        ((p, matured.get(p, 0), c, i, b"".join(tree.proof(i))) for i, (p, c) in enumerate(leaves)),
     )
     return tree.root, len(leaves)
 
@@ -308,13 +379,23 @@ class EpochCheck:
         return not self.differences
 
 
-def verify_epoch(conn: Connection, epoch: int, *, params: ParameterSet) -> EpochCheck:
+def verify_epoch(conn: Connection, epoch: int, *, params: ParameterSet | None = None) -> EpochCheck:
     """Recompute a closed epoch from the raw heartbeats (not the stored rollups or results)
-    and the ledger, and compare node amounts, provider totals, transfers and the root."""
+    and the ledger, and compare node amounts, provider totals, transfers and the root.
+
+    The recomputation runs under the parameter set the epoch was closed under (found by the
+    hash it recorded), whatever ``params`` the caller runs with; ``params`` is only a fallback
+    for an epoch closed before sets were stored, and only when its hash is the recorded one.
+    """
     repo = keepers.RewardsRepository(conn)
     stored = repo.get_epoch(epoch)
     if stored is None:
         return EpochCheck(epoch, [f"epoch {epoch} is not closed"])
+    try:
+        params = keepers.params_of_hash(conn, stored.params_hash)
+    except NotFound:
+        if params is None or params.content_hash() != stored.params_hash:
+            return EpochCheck(epoch, [f"parameter set {stored.params_hash} is not stored"])
     prev = repo.get_epoch(epoch - 1)
     inputs, network = gather_inputs(conn, epoch, params, from_raw=True)
     result = compute_epoch(epoch, inputs, network, prev.scale_ppm if prev else None, params)
@@ -334,7 +415,8 @@ def verify_epoch(conn: Connection, epoch: int, *, params: ParameterSet) -> Epoch
         booked = ledger.get(provider, (0, 0))[0]
         if booked != amount:
             diffs.append(f"provider {provider}: recomputed {amount}, ledger paid {booked}")
-    leaves = sorted((p, c) for p, (_, c) in ledger.items() if c > 0)
+    # The root commits to what had matured into claimable by this close, from the ledger.
+    leaves = sorted((p, c) for p, c in repo.claimable_through(epoch).items() if c > 0)
     root = build_tree(leaves).root if leaves else bytes(32)
     if root != stored.merkle_root:
         diffs.append(f"root: recomputed {root.hex()}, stored {stored.merkle_root.hex()}")
@@ -342,3 +424,96 @@ def verify_epoch(conn: Connection, epoch: int, *, params: ParameterSet) -> Epoch
     if digest != stored.inputs_digest:
         diffs.append(f"inputs digest: recomputed {digest}, stored {stored.inputs_digest}")
     return EpochCheck(epoch, diffs)
+
+
+# --- the steps after a close, for beat's sweeps (issue 10) ----------------------------------
+
+
+def next_epoch_to_close(conn: Connection, *, now: dt.datetime, params: ParameterSet) -> int | None:
+    """The oldest settled epoch not closed yet, unless a closer holds it right now.
+
+    Epochs close in order, so only the oldest is ever enqueued (the close of N enqueues N+1).
+    A close killed mid-way released its lock with its connection: the next check finds it.
+    """
+    due = due_epochs(conn, now=now, params=params)
+    if not due:
+        return None
+    if StepsRepository(conn).is_locked(CLOSE_LOCK_NAMESPACE, due[0]):
+        return None  # a close is running; it enqueues the next one when it commits
+    return due[0]
+
+
+def epochs_to_evaluate(conn: Connection, *, newest: int) -> list[int]:
+    """Closed epochs (among the ``newest``) never evaluated and not being evaluated now."""
+    steps = StepsRepository(conn)
+    return [e for e in steps.unevaluated(newest) if not steps.is_locked(EVALUATE_LOCK_NAMESPACE, e)]
+
+
+def begin_evaluation(conn: Connection, epoch: int) -> bool:
+    """Take the epoch's evaluation lock; False if its evaluation already committed."""
+    steps = StepsRepository(conn)
+    steps.lock_evaluation(epoch)
+    return not steps.is_evaluated(epoch)
+
+
+def record_evaluation(conn: Connection, epoch: int, penalties: int, now: dt.datetime) -> None:
+    """Mark the epoch evaluated, in the evaluation's transaction."""
+    StepsRepository(conn).mark_evaluated(epoch, penalties, now)
+
+
+@dataclass(frozen=True)
+class EpochSummary:
+    """One closed and evaluated epoch, as the demo prints it."""
+
+    epoch: int
+    pool_base_units: int
+    nodes_paid: int
+    node_count: int
+    root: bytes
+    violations: int
+    penalties: int
+
+
+def evaluated_epochs_after(conn: Connection, after: int, limit: int = 24) -> list[EpochSummary]:
+    """Epochs closed and evaluated after ``after``, oldest first."""
+    return [EpochSummary(*row) for row in StepsRepository(conn).evaluated_after(after, limit)]
+
+
+def verify_leaves(conn: Connection) -> list[str]:
+    """The claimable-leaf invariants (SPEC 4.7), over every closed epoch; returns breaches.
+
+    - ``leaves_never_decrease``: a provider's cumulative claimable never goes down from one
+      epoch's root to the next, and a provider once in a root stays in every later one;
+    - ``latest_leaves_equal_claimable``: the latest root's leaves are exactly the providers'
+      ``rewards_claimable`` credits (what matured, nothing else);
+    - ``nothing_held_in_claimable``: no hold (pending debit) and no slash ever touches a
+      ``rewards_claimable`` account: held and slashed base units stay in ``rewards_accrued``.
+    """
+    repo = keepers.RewardsRepository(conn)
+    out: list[str] = []
+    last: dict[str, int] = {}
+    by_epoch: dict[int, dict[str, int]] = {}
+    for epoch, provider, cumulative in repo.leaf_history():
+        by_epoch.setdefault(epoch, {})[provider] = cumulative
+    for epoch in sorted(by_epoch):
+        leaves = by_epoch[epoch]
+        for provider, before in last.items():
+            if leaves.get(provider, 0) < before:
+                out.append(
+                    f"leaves_never_decrease: epoch {epoch} provider {provider}: "
+                    f"{leaves.get(provider, 0)} < {before}"
+                )
+        last = leaves
+    accounts = repo.claimable_accounts()
+    credited = {p: c for p, (c, _, _) in accounts.items() if c > 0}
+    if by_epoch and last != credited:
+        root_total, ledger_total = sum(last.values()), sum(credited.values())
+        out.append(f"latest_leaves_equal_claimable: root {root_total} != ledger {ledger_total}")
+    # Claims (settlement, not built yet) will be the one debit a claimable account may carry.
+    for provider, (_, debits, pending) in sorted(accounts.items()):
+        if debits or pending:
+            out.append(
+                f"nothing_held_in_claimable: provider {provider} claimable has debits "
+                f"{debits} posted, {pending} pending"
+            )
+    return out

@@ -149,6 +149,13 @@ class Transfer(Base):
             unique=True,
             postgresql_where=text("kind = 'reversal'"),
         ),
+        # Reward and maturity transfers by epoch (the maturity step at each close).
+        Index(
+            "ix_transfers_reward_epoch",
+            "code",
+            "epoch",
+            postgresql_where=text("code IN (100, 101)"),
+        ),
     )
 
 

@@ -20,6 +20,9 @@ import coincurve
 import sha3  # safe-pysha3: C keccak-256 (Ethereum's, not NIST SHA3-256)
 
 MESSAGE_PREFIX = "swarm-heartbeat/v1"
+#: The secp256k1 group order, and its half: the largest canonical (low) s.
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+SECP256K1_HALF_N = SECP256K1_N // 2
 
 
 def keccak256(data: bytes) -> bytes:
@@ -73,6 +76,11 @@ def recover(message: bytes, signature: str) -> str | None:
     except (ValueError, TypeError, AttributeError):
         return None
     if len(raw) != 65:
+        return None
+    # Canonical signatures only (EIP-2, as Ethereum transactions): s in the lower half of the
+    # curve order. Its mirror (n - s, with v flipped) recovers the same key; refusing it means
+    # one heartbeat has exactly one valid signature.
+    if not 0 < int.from_bytes(raw[32:64], "big") <= SECP256K1_HALF_N:
         return None
     v = raw[64]
     if v in (27, 28):

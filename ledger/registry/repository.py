@@ -177,3 +177,14 @@ class RegistryRepository:
             (as_of,),
         ).fetchall()
         return {r[0]: (r[1], int(r[2])) for r in rows}
+
+    def registered_at(self, node_ids: list[str]) -> dict[str, int]:
+        """When each of these nodes was first registered (its version 1), Unix seconds."""
+        if not node_ids:
+            return {}
+        rows = self.pg.execute(
+            "SELECT node_id, extract(epoch FROM created_at)::bigint FROM node_versions "
+            "WHERE version = 1 AND node_id = ANY(%s::text[])",
+            (node_ids,),
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}

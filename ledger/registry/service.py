@@ -5,6 +5,7 @@ Every change of a node is a new version; nothing in its history is edited.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from dataclasses import asdict
@@ -20,6 +21,7 @@ from ledger.registry.domain import (
     NODE_ID_RE,
     HardwareProfile,
     NodeStatus,
+    canonical_gpu_class,
     capacity_units_ppm,
     required_stake_base_units,
     validate_address,
@@ -118,6 +120,10 @@ def _write_node(
             code="invalid_node_id",
         )
     address = validate_address(node_address, "node_address")
+    # The class is stored under the parameter set's name (an unknown one is refused here).
+    hardware = dataclasses.replace(
+        hardware, gpu_class=canonical_gpu_class(hardware.gpu_class, params)
+    )
     validate_profile(provider_type, region, hardware, params)
     repo = RegistryRepository(conn)
     if not repo.provider_exists(provider_id):

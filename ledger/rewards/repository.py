@@ -163,3 +163,79 @@ class RewardsRepository:
             (through_epoch, codes.REWARD, through_epoch),
         ).fetchall()
         return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    def recent_reward_credits(self, after_epoch: int, through_epoch: int) -> dict[str, int]:
+        """Per provider, the rewards credited for epochs in ``(after_epoch, through_epoch]``
+        (those not matured yet)."""
+        rows = self.pg.execute(
+            "SELECT a.owner, sum(t.amount)::text FROM transfers t "
+            "JOIN accounts a ON a.id = t.credit_account_id "
+            "WHERE t.code = %s AND t.kind = 'posted' AND t.epoch > %s AND t.epoch <= %s "
+            "GROUP BY a.owner",
+            (codes.REWARD, after_epoch, through_epoch),
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def reward_balances(self) -> dict[str, dict[str, tuple[int, int, int, int]]]:
+        """Per provider and reward account kind (rewards_accrued, rewards_claimable): (account
+        id, credits posted, debits posted, debits pending)."""
+        rows = self.pg.execute(
+            "SELECT a.owner, a.kind, a.id, b.credits_posted::text, b.debits_posted::text, "
+            "b.debits_pending::text FROM accounts a JOIN balances b ON b.account_id = a.id "
+            "WHERE a.kind IN ('rewards_accrued', 'rewards_claimable')"
+        ).fetchall()
+        out: dict[str, dict[str, tuple[int, int, int, int]]] = {}
+        for owner, kind, aid, cp, dp, dpend in rows:
+            out.setdefault(owner, {})[kind] = (int(aid), int(cp), int(dp), int(dpend))
+        return out
+
+    def claimable_through(self, through_epoch: int) -> dict[str, int]:
+        """Per provider, from the ledger: everything that matured at closes up to
+        ``through_epoch`` (the cumulative amount its leaf commits to)."""
+        rows = self.pg.execute(
+            "SELECT a.owner, sum(t.amount)::text FROM transfers t "
+            "JOIN accounts a ON a.id = t.credit_account_id "
+            "WHERE t.code = %s AND t.kind = 'posted' AND t.epoch <= %s GROUP BY a.owner",
+            (codes.REWARD_MATURED, through_epoch),
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def provider_reward_credits(self, provider_id: str, after_epoch: int) -> list[tuple[int, int]]:
+        """The provider's epoch rewards credited for epochs after ``after_epoch``, oldest
+        first: (epoch, amount)."""
+        rows = self.pg.execute(
+            "SELECT t.epoch, t.amount::text FROM transfers t "
+            "JOIN accounts a ON a.id = t.credit_account_id "
+            "WHERE a.owner = %s AND a.kind = 'rewards_accrued' AND t.code = %s "
+            "AND t.kind = 'posted' AND t.epoch > %s ORDER BY t.epoch",
+            (provider_id, codes.REWARD, after_epoch),
+        ).fetchall()
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    def last_closed_epoch(self) -> int | None:
+        row = self.pg.execute("SELECT max(epoch) FROM reward_epochs").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def has_reward_account(self, provider_id: str) -> bool:
+        row = self.pg.execute(
+            "SELECT 1 FROM accounts WHERE owner = %s AND kind = 'rewards_accrued'", (provider_id,)
+        ).fetchone()
+        return row is not None
+
+    def leaf_history(self) -> list[tuple[int, str, int]]:
+        """Every stored leaf, in epoch order: (epoch, provider, cumulative claimable)."""
+        rows = self.pg.execute(
+            "SELECT epoch, provider_id, cumulative_base_units::text FROM reward_leaves "
+            "ORDER BY epoch, provider_id"
+        ).fetchall()
+        return [(int(r[0]), r[1], int(r[2])) for r in rows]
+
+    def claimable_accounts(self) -> dict[str, tuple[int, int, int]]:
+        """Per provider's rewards_claimable account: (credits posted, debits posted, debits
+        pending)."""
+        rows = self.pg.execute(
+            "SELECT a.owner, b.credits_posted::text, b.debits_posted::text, "
+            "b.debits_pending::text FROM accounts a JOIN balances b ON b.account_id = a.id "
+            "WHERE a.kind = 'rewards_claimable'"
+        ).fetchall()
+        return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}

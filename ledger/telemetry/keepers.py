@@ -33,3 +33,8 @@ def maintenance_windows(
     ):
         windows.setdefault(node_id, []).append((s, e))
     return windows
+
+
+def registered_at(conn: Connection, node_ids: Iterable[str]) -> dict[str, int]:
+    """When each node was first registered (Unix seconds): slots before it are not expected."""
+    return RegistryRepository(conn).registered_at(list(node_ids))

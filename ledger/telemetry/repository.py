@@ -25,16 +25,41 @@ class StoredHeartbeat:
     jobs_failed: int
     bandwidth_mbps: int
     user_rating: int | None
+    slot: int | None = None  # interval slot of the epoch (None: stored before slots existed)
 
 
 HB_COLUMNS = (
     "node_id, seq, ts, epoch, up, gpu_util_ppm, latency_ms, jobs_ok, jobs_failed, "
-    "bandwidth_mbps, user_rating"
+    "bandwidth_mbps, user_rating, slot"
 )
 ROLLUP_COUNTERS = (
     "received", "up", "received_in_maintenance", "jobs_ok", "jobs_failed", "gpu_util_ppm_sum",
     "bandwidth_mbps_sum", "rating_sum", "rating_count",
 )  # fmt: skip
+
+
+#: Slots per bigint word of a slot mask (63: a word is never negative).
+SLOT_WORD_BITS = 63
+_WORD = (1 << SLOT_WORD_BITS) - 1
+
+
+def mask_to_words(mask: int) -> list[int]:
+    """A slot bitmask as bigint words, least significant first (empty for no slot)."""
+    assert mask >= 0
+    words = []
+    while mask:
+        words.append(mask & _WORD)
+        mask >>= SLOT_WORD_BITS
+    return words
+
+
+def words_to_mask(words: Sequence[int]) -> int:
+    """The inverse of :func:`mask_to_words`."""
+    mask = 0
+    for i, w in enumerate(words):
+        assert 0 <= w <= _WORD
+        mask |= int(w) << (SLOT_WORD_BITS * i)
+    return mask
 
 
 def quoted_array(values: Sequence[str]) -> str:
@@ -43,6 +68,10 @@ def quoted_array(values: Sequence[str]) -> str:
         if '"' in v or "\\" in v:
             raise ValueError(f"unquotable value {v!r}")
     return "{" + ",".join(f'"{v}"' for v in values) + "}"
+
+
+def _words_literal(mask: int) -> str:
+    return "{" + ",".join(str(w) for w in mask_to_words(mask)) + "}"
 
 
 class TelemetryRepository:
@@ -75,23 +104,36 @@ class TelemetryRepository:
             *(int_array(cols[k]) for k in range(5, 10)),
             "{" + ",".join("NULL" if v is None else str(v) for v in cols[10]) + "}",
             "{" + ",".join(f'"\\\\x{v.hex()}"' for v in cols[11]) + "}",
+            int_array(cols[12]),
         )  # fmt: skip
         cur = self.pg.execute(
             "WITH new AS (INSERT INTO heartbeat_seqs (node_id, seq) "
             " SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING "
             " RETURNING node_id, seq) "
             "INSERT INTO heartbeats (node_id, seq, ts, epoch, up, gpu_util_ppm, latency_ms, "
-            " jobs_ok, jobs_failed, bandwidth_mbps, user_rating, signature, batch_id, received_at) "
+            " jobs_ok, jobs_failed, bandwidth_mbps, user_rating, signature, batch_id, received_at, "
+            " slot) "
             "SELECT h.node_id, h.seq, h.ts, h.epoch, h.up, h.gpu, h.lat, h.ok, h.failed, h.bw, "
-            " h.rating, h.sig, %s, %s "
+            " h.rating, h.sig, %s, %s, h.slot "
             "FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bool[], "
             " %s::int[], %s::int[], %s::int[], %s::int[], %s::int[], %s::smallint[], "
-            " %s::bytea[]) "
-            "AS h(node_id, seq, ts, epoch, up, gpu, lat, ok, failed, bw, rating, sig) "
+            " %s::bytea[], %s::int[]) "
+            "AS h(node_id, seq, ts, epoch, up, gpu, lat, ok, failed, bw, rating, sig, slot) "
             "JOIN new USING (node_id, seq) RETURNING node_id, seq",
             (args[0], args[1], batch_id, received_at, *args),
         )
         return {(r[0], int(r[1])) for r in cur.fetchall()}
+
+    def accepted_seqs(self, keys: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Which of these (node_id, seq) were accepted before (the seq registry)."""
+        if not keys:
+            return set()
+        rows = self.pg.execute(
+            "SELECT s.node_id, s.seq FROM heartbeat_seqs s "
+            "JOIN unnest(%s::text[], %s::bigint[]) AS k(node_id, seq) USING (node_id, seq)",
+            (quoted_array([k[0] for k in keys]), int_array(k[1] for k in keys)),
+        ).fetchall()
+        return {(r[0], int(r[1])) for r in rows}
 
     def next_batch_id(self) -> int:
         return int(self.pg.execute("SELECT nextval('telemetry_batch_ids')").fetchone()[0])
@@ -130,17 +172,28 @@ class TelemetryRepository:
         self,
         counters: dict[tuple[int, str], list[int]],
         latency: dict[tuple[int, str, int], int],
+        slots: dict[tuple[int, str], tuple[int, int]],
     ) -> None:
-        """Add per-(epoch, node) counters and latency counts to the rollups (commutative)."""
+        """Add per-(epoch, node) counters and latency counts to the rollups, and OR in the
+        (received, up) slot masks: every step commutes, so batch order cannot matter."""
         keys = sorted(counters)
+        assert set(slots) == set(keys)
         sets = ", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in ROLLUP_COUNTERS)
+        sets += (
+            ", slots_received = slot_mask_or(r.slots_received, EXCLUDED.slots_received)"
+            ", slots_up = slot_mask_or(r.slots_up, EXCLUDED.slots_up)"
+        )
         arrays = ", ".join(["%s::bigint[]"] * len(ROLLUP_COUNTERS))
         with self.pg.pipeline():
             if keys:
                 self.pg.execute(
                     f"INSERT INTO node_epoch_rollups AS r (epoch, node_id, "
-                    f"{', '.join(ROLLUP_COUNTERS)}) SELECT * FROM unnest(%s::bigint[], "
-                    f"%s::text[], {arrays}) ON CONFLICT (epoch, node_id) DO UPDATE SET {sets}",
+                    f"{', '.join(ROLLUP_COUNTERS)}, slots_received, slots_up) "
+                    f"SELECT e, n, {', '.join(f'c{i}' for i in range(len(ROLLUP_COUNTERS)))}, "
+                    f"sr::bigint[], su::bigint[] FROM unnest(%s::bigint[], %s::text[], {arrays}, "
+                    f"%s::text[], %s::text[]) AS t(e, n, "
+                    f"{', '.join(f'c{i}' for i in range(len(ROLLUP_COUNTERS)))}, sr, su) "
+                    f"ON CONFLICT (epoch, node_id) DO UPDATE SET {sets}",
                     (
                         int_array(k[0] for k in keys),
                         [k[1] for k in keys],
@@ -148,6 +201,8 @@ class TelemetryRepository:
                             int_array(counters[k][i] for k in keys)
                             for i in range(len(ROLLUP_COUNTERS))
                         ),
+                        [_words_literal(slots[k][0]) for k in keys],
+                        [_words_literal(slots[k][1]) for k in keys],
                     ),
                 )
             lkeys = sorted(latency)
@@ -173,14 +228,20 @@ class TelemetryRepository:
         ).fetchall()
         return [int(r[0]) for r in rows]
 
-    def epoch_rollup_rows(self, epoch: int) -> dict[str, dict[str, int]]:
+    def epoch_rollup_rows(self, epoch: int) -> dict[str, tuple[dict[str, int], int, int]]:
+        """Per node of the epoch: its counters, and its received and up slot masks."""
         cur = self.pg.execute(
-            f"SELECT node_id, {', '.join(ROLLUP_COUNTERS)} FROM node_epoch_rollups "
-            "WHERE epoch = %s",
+            f"SELECT node_id, slots_received, slots_up, {', '.join(ROLLUP_COUNTERS)} "
+            "FROM node_epoch_rollups WHERE epoch = %s",
             (epoch,),
         )
         return {
-            r[0]: dict(zip(ROLLUP_COUNTERS, map(int, r[1:]), strict=True)) for r in cur.fetchall()
+            r[0]: (
+                dict(zip(ROLLUP_COUNTERS, map(int, r[3:]), strict=True)),
+                words_to_mask(r[1]),
+                words_to_mask(r[2]),
+            )
+            for r in cur.fetchall()
         }
 
     def epoch_latency(self, epoch: int) -> dict[str, dict[int, int]]:

@@ -9,11 +9,12 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from ledger.kit.db import transaction
-from ledger.kit.errors import Malformed, TooLarge
-from ledger.kit.limits import MAX_TELEMETRY_BODY_BYTES, NODE_RATE_WINDOW_S
+from ledger.kit.http import PARSED_JSON, ErrorDetail, parse_json_body
+from ledger.kit.limits import MAX_TELEMETRY_BATCH, NODE_RATE_WINDOW_S
 from ledger.kit.queue import TASK_ROLLUP_BATCH, enqueue
 from ledger.telemetry import service as telemetry
 from ledger.telemetry.domain import ItemStatus, RejectReason
@@ -38,16 +39,63 @@ REQUEST_EXAMPLE = {
 }  # fmt: skip
 
 
+class ItemResultOut(BaseModel):
+    index: int = Field(description="position of the heartbeat in the request")
+    status: str = Field(description="accepted, duplicate or rejected")
+    reason: str | None = Field(default=None, description="why it was rejected")
+    field: str | None = Field(default=None, description="the malformed field, if that is why")
+
+
+class IngestOut(BaseModel):
+    batch_id: int | None = Field(description="the stored batch, null when nothing was accepted")
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[ItemResultOut]
+    error: ErrorDetail | None = Field(default=None, description="set on a 429")
+
+
+class StatsOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    counters: dict[str, int] = Field(description="heartbeats by outcome and reason")
+    heartbeats_stored: int
+    batches_pending_rollup: int
+
+
+#: The batch envelope. Items are deliberately untyped here: a malformed heartbeat is not a 4xx
+#: but a "rejected" result naming its field, so that one bad item never fails the batch.
+HEARTBEATS_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_TELEMETRY_BATCH,
+    "items": {
+        "description": "a signed heartbeat: node_id, seq, ts, up, gpu_util_ppm, latency_ms_p50, "
+        "jobs_ok, jobs_failed, bandwidth_mbps, user_rating (1-5 or null), signature; an item "
+        "that is not one is rejected in its result (malformed_field), the rest still count"
+    },
+}
+
+
 @router.post(
     "/telemetry",
+    response_model=IngestOut,
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"example": REQUEST_EXAMPLE}},
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "required": ["heartbeats"],
+                               "properties": {"heartbeats": HEARTBEATS_SCHEMA}},
+                    "example": REQUEST_EXAMPLE,
+                }
+            },
         }
     },
-    responses={200: {"description": "per-item results"}, 429: {"description": "rate limited"}},
-)
+    responses={
+        200: {"description": "per-item results"},
+        429: {"model": IngestOut, "description": "every item refused by the per-node rate limit"},
+    },
+)  # fmt: skip
 async def ingest(request: Request) -> Response:
     """Ingest a batch of signed heartbeats.
 
@@ -55,23 +103,18 @@ async def ingest(request: Request) -> Response:
     never counted twice) or rejected with a reason: malformed_field (with the field),
     timestamp_out_of_range, unknown_node, deregistered_node, bad_signature, seq_too_old,
     rate_limited. A malformed envelope is a 4xx naming the field; a batch entirely refused by
-    the per-node rate limit is a 429.
+    the per-node rate limit is a 429. The body guard has already capped the body at
+    MAX_TELEMETRY_BODY_BYTES and parsed it.
     """
-    body = await request.body()
-    if len(body) > MAX_TELEMETRY_BODY_BYTES:
-        raise TooLarge(
-            f"body: larger than {MAX_TELEMETRY_BODY_BYTES} bytes",
-            field="body",
-            code="body_too_large",
-        )
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed(f"body: not JSON ({exc.msg})", field="body", code="invalid_json") from exc
+    if PARSED_JSON in request.scope:
+        payload = request.scope[PARSED_JSON]
+    else:  # no body, or an app mounted without the guard
+        payload = parse_json_body(await request.body())
     items = telemetry.parse_batch(payload)
     rt = request.app.state.runtime
     # The CPU-bound part (signatures) and the database run in a worker thread.
-    result = await run_in_threadpool(_ingest_sync, rt, items)
+    client = request.client.host if request.client else "unknown"
+    result = await run_in_threadpool(_ingest_sync, rt, items, client)
     out: dict[str, Any] = {
         "batch_id": result.batch_id,
         "accepted": result.count(ItemStatus.ACCEPTED),
@@ -86,23 +129,32 @@ async def ingest(request: Request) -> Response:
     return Response(orjson.dumps(out), media_type="application/json")
 
 
-def _ingest_sync(rt: Any, items: list[Any]) -> telemetry.IngestResult:
+def _ingest_sync(rt: Any, items: list[Any], client: str) -> telemetry.IngestResult:
     now = dt.datetime.now(dt.UTC)
     limiter = RedisRateLimiter(rt.redis_client, now_s=int(now.timestamp()))
+    # The client's signature-verification budget is spent before any signature is checked.
+    clients = RedisRateLimiter(rt.redis_client, now_s=int(now.timestamp()), prefix="swarm:rlc")
+    budget = telemetry.client_allowance(clients, client, len(items))
     with transaction(rt.engine) as conn:
-        result = telemetry.ingest(conn, items, now=now, params=rt.params, limiter=limiter)
+        result = telemetry.ingest(
+            conn, items, now=now, params=rt.params, limiter=limiter, verify_budget=budget
+        )
     # Committed: from here on nothing accepted can be lost. Enqueueing and counting are best
     # effort; a lost message is found again by the sweeper.
     try:
         if result.batch_id:
             enqueue(rt.redis.url, TASK_ROLLUP_BATCH, result.batch_id)
         add_counters(rt.redis_client, result.counters)
-    except Exception:  # the broker being down must not fail an accepted batch
-        log.exception("could not enqueue rollup of %s; the sweeper will", result.batch_id)
+    except Exception as exc:  # the broker being down must not fail an accepted batch
+        # One line, no traceback: during an outage this happens on every batch.
+        log.warning(
+            "could not enqueue rollup of %s (%s: %s); the sweeper will",
+            result.batch_id, type(exc).__name__, exc,
+        )  # fmt: skip
     return result
 
 
-@router.get("/telemetry/stats")
+@router.get("/telemetry/stats", response_model=StatsOut)
 def stats(request: Request) -> dict[str, Any]:
     """Counters of accepted, duplicate and rejected heartbeats by reason, and rollup backlog."""
     rt = request.app.state.runtime

@@ -11,19 +11,23 @@ messages; if they are lost (flush, restart) the sweeper finds unrolled batches i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
 from ledger.kit.errors import InvalidInput, TooLarge
+from ledger.kit.http import text_problem
 from ledger.kit.limits import (
+    CLIENT_VERIFY_LIMIT,
     MAX_BANDWIDTH_MBPS,
     MAX_JOBS,
     MAX_LATENCY_MS,
     MAX_SEQ,
     MAX_TELEMETRY_BATCH,
+    NODE_RATE_HEADROOM,
+    NODE_RATE_WINDOW_S,
     SWEEP_AFTER_S,
     SWEEP_LIMIT,
 )
@@ -36,8 +40,11 @@ from ledger.telemetry.domain import (
     ItemStatus,
     NodeEpochRollup,
     RejectReason,
+    excused_slots,
     lower_median,
     rollup,
+    slot_count,
+    slot_of,
 )
 from ledger.telemetry.repository import ROLLUP_COUNTERS, StoredHeartbeat, TelemetryRepository
 
@@ -90,7 +97,8 @@ def parse_item(item: object) -> tuple[Heartbeat, str]:
     if not isinstance(item, dict):
         raise _Malformed("heartbeat")
     node_id = item.get("node_id")
-    if not isinstance(node_id, str) or not 0 < len(node_id) <= 64:
+    # text_problem: a NUL or a lone surrogate would fail the whole batch's INSERT (issue 10).
+    if not isinstance(node_id, str) or not 0 < len(node_id) <= 64 or text_problem(node_id):
         raise _Malformed("node_id")
     values: dict[str, int] = {}
     for name, _typ, lo, hi in FIELDS:
@@ -146,8 +154,28 @@ def parse_batch(body: object) -> list[Any]:
     return items
 
 
-RateLimiter = Callable[[dict[str, int]], dict[str, int]]
-"""Given heartbeats per node in a request, returns how many of each may pass."""
+class RateLimiter(Protocol):
+    """Grants each key (a node id) up to ``limit`` heartbeats per window, counting only what it
+    grants; ``refund`` gives back grants that were not used."""
+
+    def __call__(self, wanted: dict[str, int], limit: int | None = None) -> dict[str, int]: ...
+
+    def refund(self, unused: dict[str, int]) -> None: ...
+
+
+def node_rate_limit(params: ParameterSet) -> int:
+    """Accepted heartbeats a node may send per rate window: NODE_RATE_HEADROOM for every one
+    the profile expects in the window (10 a minute with 60 s heartbeats, 100 with 6 s)."""
+    interval = params.telemetry.heartbeat_interval_s
+    return max(1, NODE_RATE_HEADROOM * NODE_RATE_WINDOW_S // interval)
+
+
+def client_allowance(limiter: RateLimiter | None, client: str, items: int) -> int | None:
+    """How many items of a request from ``client`` may have their signature checked (None: no
+    limiter, all of them). Counted before any verification, per client and window."""
+    if limiter is None:
+        return None
+    return limiter({client: items}, CLIENT_VERIFY_LIMIT).get(client, 0)
 
 
 def ingest(
@@ -157,20 +185,30 @@ def ingest(
     now: dt.datetime,
     params: ParameterSet,
     limiter: RateLimiter | None = None,
+    verify_budget: int | None = None,
 ) -> IngestResult:
     """Verify, de-duplicate and store one batch; the caller commits, then enqueues the rollup.
 
-    Order of checks per heartbeat: fields, clock, node (known, active), signature, replay
-    window, rate limit, then exactly-once acceptance on (node_id, seq). Each step decides some
-    items (``results[i]``) and passes the others on.
+    Order of checks per heartbeat: fields, clock, the client's verification budget
+    (``verify_budget`` items may have their signature checked), node (known, active),
+    signature, replay window, duplicates (within the batch and already accepted), the per-node
+    rate limit, then exactly-once acceptance on (node_id, seq). Duplicates are answered before
+    the rate limit, so a replayed heartbeat never consumes its node's budget. Each step decides
+    some items (``results[i]``) and passes the others on.
     """
     results: list[ItemResult | None] = [None] * len(items)
     parsed = _parse_and_clock(items, now, params, results)
+    if verify_budget is not None:
+        parsed = _over_budget(parsed, verify_budget, results)
     nodes = keepers.nodes_by_ids(conn, sorted({hb.node_id for _, hb, _ in parsed}))
     valid = _verify(parsed, nodes, params, results)
+    valid = _known_duplicates(conn, valid, results)
+    granted: dict[str, int] = {}
     if limiter is not None and valid:
-        valid = _rate_limit(valid, limiter, results)
+        valid, granted = _rate_limit(valid, limiter, node_rate_limit(params), results)
     batch_id = _store(conn, valid, now, params, results) if valid else None
+    if limiter is not None and granted:
+        _refund_unused(limiter, granted, valid, results)
     final = [r for r in results if r is not None]
     assert len(final) == len(items), "every heartbeat has exactly one outcome"
     return IngestResult(batch_id, final, _tally(final))
@@ -187,6 +225,7 @@ def _parse_and_clock(
     """Fields, then the clock: a heartbeat too far from the server's time is rejected."""
     now_ts = int(now.timestamp())
     skew = params.telemetry.clock_skew_s
+    interval = params.telemetry.heartbeat_interval_s
     parsed: list[_Item] = []
     for i, item in enumerate(items):
         try:
@@ -194,7 +233,9 @@ def _parse_and_clock(
         except _Malformed as m:
             results[i] = ItemResult(i, ItemStatus.REJECTED, RejectReason.MALFORMED_FIELD, m.field)
             continue
-        if abs(hb.ts - now_ts) > skew:
+        # Late heartbeats may be up to the skew old; early ones at most one interval ahead
+        # (a node cannot fill future slots in advance and then go quiet).
+        if hb.ts < now_ts - skew or hb.ts > now_ts + min(skew, interval):
             results[i] = ItemResult(
                 i, ItemStatus.REJECTED, RejectReason.TIMESTAMP_OUT_OF_RANGE, "ts"
             )
@@ -242,22 +283,65 @@ def _verify(
     return valid
 
 
-def _rate_limit(
-    valid: list[_Signed], limiter: RateLimiter, results: list[ItemResult | None]
+def _over_budget(parsed: list[_Item], budget: int, results: list[ItemResult | None]) -> list[_Item]:
+    """The client's verification budget: items past it are refused before any signature
+    recovery (a forged flood costs the service no CPU beyond the budget)."""
+    for i, _, _ in parsed[max(0, budget) :]:
+        results[i] = ItemResult(i, ItemStatus.REJECTED, RejectReason.RATE_LIMITED)
+    return parsed[: max(0, budget)]
+
+
+def _known_duplicates(
+    conn: Connection, valid: list[_Signed], results: list[ItemResult | None]
 ) -> list[_Signed]:
-    """The per-node rate limit: each node's first heartbeats pass, up to what it is allowed."""
+    """Heartbeats accepted before are duplicates now, before the rate limit sees them."""
+    if not valid:
+        return valid
+    seen = TelemetryRepository(conn).accepted_seqs([(hb.node_id, hb.seq) for _, hb, _ in valid])
+    kept = []
+    for i, hb, sig_bytes in valid:
+        if (hb.node_id, hb.seq) in seen:
+            results[i] = ItemResult(i, ItemStatus.DUPLICATE)
+        else:
+            kept.append((i, hb, sig_bytes))
+    return kept
+
+
+def _rate_limit(
+    valid: list[_Signed], limiter: RateLimiter, limit: int, results: list[ItemResult | None]
+) -> tuple[list[_Signed], dict[str, int]]:
+    """The per-node rate limit: each node's first heartbeats pass, up to what it is allowed.
+    Returns what passed and what was granted per node."""
     wanted: dict[str, int] = {}
     for _, hb, _ in valid:
         wanted[hb.node_id] = wanted.get(hb.node_id, 0) + 1
-    allowed = limiter(wanted)
+    granted = limiter(wanted, limit)
+    left = dict(granted)
     kept = []
     for i, hb, sig_bytes in valid:
-        if allowed.get(hb.node_id, 0) > 0:
-            allowed[hb.node_id] -= 1
+        if left.get(hb.node_id, 0) > 0:
+            left[hb.node_id] -= 1
             kept.append((i, hb, sig_bytes))
         else:
             results[i] = ItemResult(i, ItemStatus.REJECTED, RejectReason.RATE_LIMITED, "node_id")
-    return kept
+    return kept, granted
+
+
+def _refund_unused(
+    limiter: RateLimiter,
+    granted: dict[str, int],
+    passed: list[_Signed],
+    results: list[ItemResult | None],
+) -> None:
+    """A granted heartbeat that turned out a duplicate (a concurrent batch took its seq first)
+    gives its grant back: only accepted heartbeats count toward a node's budget."""
+    unused: dict[str, int] = {}
+    for i, hb, _ in passed:
+        r = results[i]
+        if r is not None and r.status is ItemStatus.DUPLICATE:
+            unused[hb.node_id] = unused.get(hb.node_id, 0) + 1
+    assert all(unused[n] <= granted.get(n, 0) for n in unused)
+    limiter.refund(unused)
 
 
 def _store(
@@ -270,13 +354,15 @@ def _store(
     """Exactly-once acceptance: the seq registry takes each (node_id, seq) once; what it took
     is accepted, the rest were accepted before. Returns the batch id, or None if none was new."""
     epoch_len = params.epoch.epoch_length_s
+    interval = params.telemetry.heartbeat_interval_s
     repo = TelemetryRepository(conn)
     batch_id = repo.next_batch_id()
+    # A heartbeat belongs to the epoch and the interval slot its own ts falls in.
     rows = [
         (
             hb.node_id, hb.seq, hb.ts, hb.ts // epoch_len, hb.up, hb.gpu_util_ppm,
             hb.latency_ms_p50, hb.jobs_ok, hb.jobs_failed, hb.bandwidth_mbps, hb.user_rating,
-            sig_bytes,
+            sig_bytes, slot_of(hb.ts, (hb.ts // epoch_len) * epoch_len, interval),
         )
         for _, hb, sig_bytes in valid
     ]  # fmt: skip
@@ -335,9 +421,17 @@ def rollup_batch(conn: Connection, batch_id: int, *, now: dt.datetime) -> int | 
     windows = keepers.maintenance_windows(conn, node_ids, lo, hi)
     counters: dict[tuple[int, str], list[int]] = {}
     latency: dict[tuple[int, str, int], int] = {}
+    slots: dict[tuple[int, str], tuple[int, int]] = {}  # (received, up) slot masks
     for b in beats:
+        key = (b.epoch, b.node_id)
+        received, up = slots.get(key, (0, 0))
+        if b.slot is not None:
+            bit = 1 << b.slot
+            received |= bit
+            up |= bit if b.up else 0
+        slots[key] = (received, up)
         # In the order of ROLLUP_COUNTERS.
-        c = counters.setdefault((b.epoch, b.node_id), [0] * len(ROLLUP_COUNTERS))
+        c = counters.setdefault(key, [0] * len(ROLLUP_COUNTERS))
         c[0] += 1
         c[1] += b.up
         c[2] += _in_windows(b.ts, windows.get(b.node_id, ()))
@@ -352,7 +446,7 @@ def rollup_batch(conn: Connection, batch_id: int, *, now: dt.datetime) -> int | 
         latency[lk] = latency.get(lk, 0) + 1
     # Every heartbeat is counted once in the counters and once in the latency histogram.
     assert sum(c[0] for c in counters.values()) == len(beats) == sum(latency.values())
-    repo.add_to_rollups(counters, latency)
+    repo.add_to_rollups(counters, latency, slots)
     return len(beats)
 
 
@@ -369,15 +463,26 @@ def lost_batches(
     )
 
 
-def _maintenance_slots(epoch: int, params: ParameterSet, windows: Iterable[tuple[int, int]]) -> int:
-    """Expected heartbeat slots of the epoch that fall inside declared windows."""
+def _maintenance_mask(
+    epoch: int,
+    params: ParameterSet,
+    windows: Iterable[tuple[int, int]],
+    registered_at_s: int | None = None,
+) -> int:
+    """The expected slots of the epoch that are excused when missed, as a mask: those whose
+    start falls inside a declared window, and those that started before the node was first
+    registered (a node that joins mid-epoch is not expected before it existed)."""
     wins = list(windows)
-    if not wins:
-        return 0
     interval = params.telemetry.heartbeat_interval_s
     start = epoch * params.epoch.epoch_length_s
     expected = expected_heartbeats(params)
-    return sum(1 for k in range(expected) if _in_windows(start + k * interval, wins))
+    mask = 0
+    if registered_at_s is not None and registered_at_s > start:
+        before = min(expected, -(-(registered_at_s - start) // interval))  # slots begun before
+        mask = (1 << before) - 1
+    if wins:
+        mask |= sum(1 << k for k in range(expected) if _in_windows(start + k * interval, wins))
+    return mask
 
 
 def _epoch_windows(
@@ -397,19 +502,25 @@ def epoch_rollups(
     hists = repo.epoch_latency(epoch)
     expected = expected_heartbeats(params)
     windows = _epoch_windows(conn, epoch, params, node_ids)
-    silent = dict.fromkeys(ROLLUP_COUNTERS, 0)  # a node that sent nothing this epoch
+    joined = keepers.registered_at(conn, node_ids)
+    silent = (dict.fromkeys(ROLLUP_COUNTERS, 0), 0, 0)  # a node that sent nothing this epoch
+    in_epoch = (1 << expected) - 1
     out = {}
     for node_id in node_ids:
-        r = rows.get(node_id, silent)
-        slots = _maintenance_slots(epoch, params, windows.get(node_id, ()))
+        r, received, up = rows.get(node_id, silent)
+        received &= in_epoch
+        up &= in_epoch
+        maintenance = _maintenance_mask(
+            epoch, params, windows.get(node_id, ()), joined.get(node_id)
+        )
         hist = hists.get(node_id, {})
         out[node_id] = NodeEpochRollup(
             node_id=node_id,
             epoch=epoch,
             heartbeats_expected=expected,
-            heartbeats_received=r["received"],
-            heartbeats_up=r["up"],
-            heartbeats_excused=max(0, slots - r["received_in_maintenance"]),
+            heartbeats_received=slot_count(received),
+            heartbeats_up=slot_count(up),
+            heartbeats_excused=excused_slots(maintenance, received),
             latency_p50_ms=lower_median(hist),
             jobs_ok=r["jobs_ok"],
             jobs_failed=r["jobs_failed"],
@@ -418,6 +529,7 @@ def epoch_rollups(
             rating_sum=r["rating_sum"],
             rating_count=r["rating_count"],
             latency_histogram=hist,
+            heartbeats_accepted=r["received"],
         )
     return out
 
@@ -432,18 +544,21 @@ def epoch_rollups_from_raw(
         by_node.setdefault(b.node_id, []).append(b)
     expected = expected_heartbeats(params)
     windows = _epoch_windows(conn, epoch, params, node_ids)
+    joined = keepers.registered_at(conn, node_ids)
     out = {}
     for node_id in node_ids:
         mine = by_node.get(node_id, [])
-        wins = windows.get(node_id, [])
-        in_maint = sum(1 for b in mine if _in_windows(b.ts, wins))
-        slots = _maintenance_slots(epoch, params, wins)
+        # Slots recomputed from each raw ts (the stored slot column is not trusted here).
         out[node_id] = rollup(
             node_id,
             epoch,
             (_as_heartbeat(b) for b in mine),
             heartbeats_expected=expected,
-            heartbeats_excused=max(0, slots - in_maint),
+            epoch_start_s=epoch * params.epoch.epoch_length_s,
+            interval_s=params.telemetry.heartbeat_interval_s,
+            maintenance_mask=_maintenance_mask(
+                epoch, params, windows.get(node_id, []), joined.get(node_id)
+            ),
         )
     return out
 

@@ -44,7 +44,8 @@ def fleet(engine: Engine) -> list:
 def test_close_pays_the_pool_exactly_with_receipts_and_a_root(engine: Engine, fleet: list) -> None:
     epoch = future_epoch(P)
     bond(engine, fleet, at(epoch * 60 - 1))
-    assert send_epoch(engine, fleet, epoch, P) == 10
+    # Ten slots per 60 s demo epoch (a heartbeat every 6 s), ten nodes.
+    assert send_epoch(engine, fleet, epoch, P) == 10 * 10
     with transaction(engine) as conn:
         res = epochs.close_epoch(conn, epoch, now=at(settled(epoch)), params=P)
     assert res.closed_now and res.rewards is not None
@@ -145,10 +146,12 @@ def test_under_staked_and_silent_nodes_earn_nothing_and_cumulative_grows(
             assert r[n.node_id][0] == 0 and r[n.node_id][1]["under_staked"] is True
         assert r[in_grace[0].node_id][0] > 0
         assert r[in_grace[0].node_id][1]["under_staked"] is False
-        l1, l2 = repo.leaves(epoch), repo.leaves(epoch + 1)
+        # Earnings accumulate in the ledger; nothing is claimable (in a leaf) before maturity.
+        t1, t2 = repo.reward_totals(epoch), repo.reward_totals(epoch + 1)
         provider = staked[1].provider_id
-        assert l2[provider][1] == l1[provider][1] + l2[provider][0] > l1[provider][1]
-        assert unstaked[0].provider_id not in l2
+        assert t2[provider][1] == t1[provider][1] + t2[provider][0] > t1[provider][1]
+        assert unstaked[0].provider_id not in t2
+        assert repo.leaves(epoch + 1) == {}
         assert epochs.verify_epoch(conn, epoch + 1, params=P).ok
 
 
@@ -174,3 +177,177 @@ def test_verify_epoch_catches_a_tampered_rollup(engine: Engine, fresh_db_url: st
         check = epochs.verify_epoch(conn, epoch, params=P)
     assert not check.ok
     assert any(fleet[0].node_id in d for d in check.differences)
+
+
+def test_verify_epoch_uses_the_epochs_own_parameter_set(engine: Engine, fleet: list) -> None:
+    """An epoch closed under the demo set verifies clean whatever set the caller runs with:
+    the set is stored at the close and found again by the hash the epoch recorded."""
+    from ledger.params.domain import DEFAULT_PARAMS
+    from ledger.params.repository import ParamsRepository
+
+    epoch = future_epoch(P)
+    bond(engine, fleet, at(epoch * 60 - 1))
+    send_epoch(engine, fleet, epoch, P)
+    with transaction(engine) as conn:
+        epochs.close_epoch(conn, epoch, now=at(settled(epoch)), params=P)
+    assert DEFAULT_PARAMS.content_hash() != P.content_hash()
+    with engine.connect() as conn:
+        check = epochs.verify_epoch(conn, epoch, params=DEFAULT_PARAMS)
+        assert check.ok, check.differences
+        assert epochs.verify_epoch(conn, epoch).ok
+        stored = ParamsRepository(conn).canonical_json(P.content_hash())
+    assert stored == P.canonical_json()
+
+
+def test_a_stored_parameter_set_is_immutable(engine: Engine, fresh_db_url: str) -> None:
+    from ledger.params import service as params_service
+
+    with transaction(engine) as conn:
+        assert params_service.ensure_stored(conn, P) == P.content_hash()
+        assert params_service.ensure_stored(conn, P) == P.content_hash()  # idempotent
+    # The app role may not rewrite a set, and the trigger refuses even the owner.
+    with pytest.raises(Exception, match="permission denied"), transaction(engine) as conn:
+        conn.execute(text("UPDATE parameter_sets SET version = 99"))
+    owner = make_engine(fresh_db_url)
+    try:
+        with pytest.raises(Exception, match="append-only"), transaction(owner) as conn:
+            conn.execute(text("UPDATE parameter_sets SET version = 99"))
+    finally:
+        owner.dispose()
+    with engine.connect() as conn, pytest.raises(Exception, match="not stored"):
+        params_service.params_of_hash(conn, "0" * 64)
+
+
+def test_rewards_mature_into_the_leaf_and_holds_never_reach_it(engine: Engine, fleet: list) -> None:
+    """SPEC 4.7: a reward enters the provider's leaf (becomes claimable) only after the
+    maturity delay; base units held (rewards-first slashing) never reach the leaf while held,
+    a void lets them mature at the next close, and leaves never decrease."""
+    import dataclasses
+
+    from ledger.accounting.domain.transfers import TransferKind, TransferRequest
+    from ledger.accounting.repository import LedgerRepository
+    from ledger.accounting.service import create_transfers, open_system_accounts
+
+    quick = dataclasses.replace(
+        P,
+        slashing=dataclasses.replace(P.slashing, appeal_window_s=60),
+        epoch=dataclasses.replace(P.epoch, reward_maturity_s=180),  # 3 epochs
+    )
+    epoch = future_epoch(quick)
+    bond(engine, fleet, at(epoch * 60 - 1))
+    provider = fleet[0].provider_id
+    paid: dict[int, int] = {}
+    leaves = []
+    for e in range(epoch, epoch + 6):
+        # Two epochs of work, then silence: later epochs pay this provider nothing.
+        send_epoch(engine, fleet, e, quick, shape=lambda n, k, e=e: {} if e < epoch + 2 else None)
+        when = at(epoch_settles_at(e, quick))
+        with transaction(engine) as conn:
+            epochs.close_epoch(conn, e, now=when, params=quick)
+            paid[e] = RewardsRepository(conn).reward_totals(e).get(provider, (0, 0))[0]
+            accrued = LedgerRepository(conn).find_account(provider, "rewards_accrued", "SWARM")
+            if e == epoch + 1:  # hold all but 1 base unit of both rewards, before maturity
+                escrow = open_system_accounts(conn)["slash_escrow"]
+                hold = TransferRequest("test-hold", accrued.id, escrow,
+                                       paid[epoch] + paid[epoch + 1] - 1, 300,
+                                       kind=TransferKind.PENDING)  # fmt: skip
+                create_transfers(conn, [hold], now=when)
+            if e == epoch + 4:  # the penalty is voided: the held units may mature now
+                void = TransferRequest(
+                    "test-hold:void", None, None, None, 303,
+                    kind=TransferKind.VOID_PENDING, ref_id="test-hold",
+                )  # fmt: skip
+                create_transfers(conn, [void], now=when)
+        with engine.connect() as conn:
+            leaves.append(RewardsRepository(conn).leaves(e).get(provider, (0, 0))[1])
+            assert epochs.verify_epoch(conn, e).ok
+    assert paid[epoch] > 0 and paid[epoch + 1] > 0 and paid[epoch + 2] == 0
+    # Nothing matures for three epochs; then only the 1 unit that was not held; after the
+    # void everything matures. The leaf never decreases.
+    assert leaves[:3] == [0, 0, 0]
+    assert leaves[3] == leaves[4] == 1
+    assert leaves[5] == paid[epoch] + paid[epoch + 1]
+    assert leaves == sorted(leaves)
+    with engine.connect() as conn:
+        assert epochs.verify_leaves(conn) == []
+    # A hold placed on claimable rewards (which nothing does) is caught by the invariant.
+    with transaction(engine) as conn:
+        claimable = LedgerRepository(conn).find_account(provider, "rewards_claimable", "SWARM")
+        escrow = open_system_accounts(conn)["slash_escrow"]
+        create_transfers(conn, [TransferRequest("bad-hold", claimable.id, escrow, 1, 300,
+                                                kind=TransferKind.PENDING)],
+                         now=at(epoch_settles_at(epoch + 6, quick)))  # fmt: skip
+    with engine.connect() as conn:
+        (breach,) = epochs.verify_leaves(conn)
+    assert breach.startswith("nothing_held_in_claimable")
+
+
+def test_the_market_factor_comes_from_stored_prices_and_the_epoch_says_so(
+    engine: Engine, fleet: list
+) -> None:
+    """A fresh reference and current price move the pool (market factor 0.8 when the token
+    trades 25% above its reference); the epoch records which prices it used. Without a fresh
+    price the factor is 1.0 and the epoch records the price as stale."""
+    import json
+
+    from ledger.prices import service as prices
+
+    epoch = future_epoch(P)
+    bond(engine, fleet, at(epoch * 60 - 1))
+    end = at((epoch + 1) * 60)
+    with transaction(engine) as conn:
+        for kind, price in (("reference", 1_000_000), ("current", 1_250_000)):
+            prices.record_price(conn, kind=kind, price_micro_usd=price, observed_at=end,
+                                source="test-oracle", now=end)  # fmt: skip
+    for e in (epoch, epoch + 1):
+        send_epoch(engine, fleet, e, P)
+    # Epoch+1 ends 60 s later: still fresh (2 h). Push the next epochs past the max age.
+    with transaction(engine) as conn:
+        epochs.close_epoch(conn, epoch, now=at(settled(epoch)), params=P)
+        epochs.close_epoch(conn, epoch + 1, now=at(settled(epoch + 1)), params=P)
+    with engine.connect() as conn:
+        rows = dict(
+            conn.execute(
+                text(
+                    "SELECT epoch, json_build_object('scale', scale, 'network', network) "
+                    "FROM reward_epochs WHERE epoch IN (:a, :b)"
+                ),
+                {"a": epoch, "b": epoch + 1},
+            ).all()
+        )
+    first = rows[epoch] if isinstance(rows[epoch], dict) else json.loads(rows[epoch])
+    assert first["scale"]["market_factor_ppm"] == 800_000
+    assert first["network"]["price_feed"]["current"]["status"] == "fresh"
+    assert first["network"]["price_feed"]["current"]["price_micro_usd"] == "1250000"
+    assert first["network"]["current_price"] == 1_250_000
+    # The same prices, judged for an epoch ending long after they were observed: stale.
+    later = epoch + (P.pool.price_max_age_s // 60) + 5
+    with engine.connect() as conn:
+        feed = prices.feed_as_of(conn, at((later + 1) * 60), P)
+    assert feed.reference_price is None and feed.status["current"] == "stale"
+
+
+def test_the_rewards_endpoint_shows_claimable_now_and_what_matures_when(
+    engine: Engine, fleet: list, fresh_db_url: str, redis_url: str
+) -> None:
+    from tests.integration.test_api import make_client, make_runtime
+
+    epoch = future_epoch(P)
+    bond(engine, fleet, at(epoch * 60 - 1))
+    send_epoch(engine, fleet, epoch, P)
+    with transaction(engine) as conn:
+        epochs.close_epoch(conn, epoch, now=at(settled(epoch)), params=P)
+    rt = make_runtime(engine, fresh_db_url, redis_url)
+    rt.params = P
+    provider = fleet[0].provider_id
+    with make_client(rt) as client:
+        body = client.get(f"/v1/providers/{provider}/rewards").json()
+        unknown = client.get("/v1/providers/0x" + "9" * 40 + "/rewards")
+        receipt = client.get(f"/v1/nodes/{fleet[0].node_id}/receipts").json()["items"][0]
+    assert unknown.status_code == 404
+    assert body["cumulative_base_units"] == "0" and body["proof"] == [] and body["epoch"] is None
+    (m,) = body["maturing"]
+    lag = -(-P.epoch.reward_maturity_s // 60)
+    assert m["epoch"] == epoch and int(m["amount_base_units"]) > 0
+    assert m["matures_at"] == at(epoch_settles_at(epoch + lag, P)).isoformat()
+    assert receipt["epoch"] == epoch and receipt["matures_at"] == m["matures_at"]

@@ -69,7 +69,10 @@ def test_writes_need_the_operator_token(client: TestClient) -> None:
 def test_provider_gets_its_ledger_accounts(client: TestClient) -> None:
     p = provider(client)
     kinds = {a["kind"] for a in client.get("/v1/accounts", params={"owner": p}).json()["items"]}
-    assert kinds == {"rewards_accrued", "rewards_claimed", "stake_bonded", "stake_unbonding"}
+    assert kinds == {
+        "rewards_accrued", "rewards_claimable", "rewards_claimed", "stake_bonded",
+        "stake_unbonding",
+    }  # fmt: skip
 
 
 def test_data_center_with_two_gpus_is_refused_naming_the_rule(client: TestClient) -> None:
@@ -81,6 +84,27 @@ def test_data_center_with_two_gpus_is_refused_naming_the_rule(client: TestClient
     err = r.json()["error"]
     assert err["field"] == "hardware.gpus" and err["code"] == "rule_datacenter_min_gpus"
     assert "at least 100 GPUs" in err["message"]
+
+
+def test_gpu_class_is_canonical_or_refused(client: TestClient) -> None:
+    """'RTX 4090' (with a space) is priced as an RTX 4090, not as 'other'; an unknown class
+    is a 422 naming hardware.gpu_class and listing the accepted names."""
+    p = provider(client)
+    body = node_body(p, "ws-1", secrets.token_bytes(32))
+    body["provider_type"] = "workstation"
+    body["hardware"] = {**body["hardware"], "gpus": 2, "gpu_class": "RTX 4090", "ram_gb": 64}
+    r = client.post("/v1/nodes", json=body, headers=AUTH)
+    assert r.status_code == 201, r.text
+    assert r.json()["capacity_units_ppm"] == 2 * 350_000 + 100 * 50_000 + 100 * 20_000
+    versions = client.get("/v1/nodes/ws-1").json()["history"]
+    assert versions[0]["gpu_class"] == "rtx4090"
+    bad = node_body(p, "ws-2", secrets.token_bytes(32))
+    bad["hardware"] = {**bad["hardware"], "gpu_class": "MI300X"}
+    r = client.post("/v1/nodes", json=bad, headers=AUTH)
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["field"] == "hardware.gpu_class" and err["code"] == "rule_unknown_gpu_class"
+    assert "rtx4090" in err["message"] and "h100" in err["message"]
 
 
 def test_update_makes_a_new_version_and_keeps_history(client: TestClient) -> None:

@@ -63,3 +63,24 @@ def test_required_stake_is_the_larger_of_floor_and_hardware() -> None:
     assert required_stake_base_units("gaming_pc", hw(1, 32, tb=2), P) == 1_000 * SWARM
     # 300 GPUs x 500 + 40 TB x 100 = 154,000 SWARM > the 100,000 floor
     assert required_stake_base_units("data_center", hw(300, 2048, tb=40), P) == 154_000 * SWARM
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [("RTX 4090", "rtx4090"), ("rtx-4090", "rtx4090"), ("NVIDIA GeForce RTX 4090", "rtx4090"),
+     ("H100", "h100"), ("nvidia_a100", "a100"), ("L40S", "l40s"), ("other", "other")],
+)  # fmt: skip
+def test_gpu_class_spellings_map_to_the_parameter_sets_names(given: str, canonical: str) -> None:
+    from ledger.registry.domain import canonical_gpu_class
+
+    assert canonical_gpu_class(given, P) == canonical
+
+
+@pytest.mark.parametrize("given", ["MI300X", "rtx 5090", "", "   ", 4090])
+def test_unknown_gpu_class_is_refused_naming_the_accepted_ones(given: object) -> None:
+    from ledger.registry.domain import RegistryError, canonical_gpu_class
+
+    with pytest.raises(RegistryError) as ei:
+        canonical_gpu_class(given, P)
+    assert ei.value.field == "hardware.gpu_class"
+    assert "rtx4090" in ei.value.details["accepted"] and "other" in ei.value.details["accepted"]

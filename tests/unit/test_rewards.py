@@ -62,6 +62,8 @@ def make_rollup(
     jobs_failed: int = 0,
     rating_sum: int = 0,
     rating_count: int = 0,
+    gpu_util_ppm_sum: int = 0,
+    heartbeats_accepted: int = 0,
 ) -> NodeEpochRollup:
     return NodeEpochRollup(
         node_id=node_id,
@@ -73,10 +75,11 @@ def make_rollup(
         latency_p50_ms=latency,
         jobs_ok=jobs_ok,
         jobs_failed=jobs_failed,
-        gpu_util_ppm_sum=0,
+        gpu_util_ppm_sum=gpu_util_ppm_sum,
         bandwidth_mbps_sum=0,
         rating_sum=rating_sum,
         rating_count=rating_count,
+        heartbeats_accepted=heartbeats_accepted,
     )
 
 

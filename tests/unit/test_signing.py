@@ -48,3 +48,17 @@ def test_any_changed_field_changes_the_signer() -> None:
 )
 def test_malformed_signatures_recover_nobody(bad: str) -> None:
     assert recover(heartbeat_message(**HB), bad) is None
+
+
+def test_high_s_mirror_of_a_valid_signature_is_refused() -> None:
+    """EIP-2: the mirror (n - s, v flipped) of a valid signature recovers the same key, so a
+    heartbeat would have two valid signatures; only the canonical low-s one is accepted."""
+    from ledger.kit.signing import SECP256K1_HALF_N, SECP256K1_N
+
+    msg = heartbeat_message(**HB)
+    sig = bytes.fromhex(sign(msg, KEY)[2:])
+    r, s, v = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
+    assert s <= SECP256K1_HALF_N  # what we (and libsecp256k1) produce
+    mirror = r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])  # 27 <-> 28
+    assert recover(msg, "0x" + sig.hex()) == address_of(KEY)
+    assert recover(msg, "0x" + mirror.hex()) is None

@@ -18,7 +18,8 @@ class AccountKind(enum.StrEnum):
     SLASH_ESCROW = "slash_escrow"  # slashes held pending their appeal window
     ONCHAIN_CUSTODY = "onchain_custody"  # the stake the vault holds on chain (debit-normal)
     # Provider accounts (owner: the provider's address).
-    REWARDS_ACCRUED = "rewards_accrued"
+    REWARDS_ACCRUED = "rewards_accrued"  # credited, not yet matured: slashing takes from here
+    REWARDS_CLAIMABLE = "rewards_claimable"  # matured: what the merkle leaf promises
     REWARDS_CLAIMED = "rewards_claimed"
     STAKE_BONDED = "stake_bonded"
     STAKE_UNBONDING = "stake_unbonding"

@@ -8,6 +8,7 @@ from typing import Final
 
 EXPIRED_PENDING: Final[int] = 1  # void written by the expiry sweep
 REWARD: Final[int] = 100  # epoch reward: emission -> provider rewards_accrued
+REWARD_MATURED: Final[int] = 101  # maturity delay over: rewards_accrued -> rewards_claimable
 STAKE_BOND: Final[int] = 200  # stake arrived on chain: custody -> provider stake_bonded
 STAKE_UNBOND: Final[int] = 201  # unstake requested: stake_bonded -> stake_unbonding
 STAKE_WITHDRAW: Final[int] = 202  # unbonding period over: stake_unbonding -> custody
@@ -16,12 +17,16 @@ SLASH_SPLIT: Final[int] = 301  # posted: slash_escrow -> insurance_pool / treasu
 SLASH_EXECUTE: Final[int] = 302  # post_pending of a hold after the appeal window
 SLASH_VOID: Final[int] = 303  # void_pending of a hold (penalty voided)
 SLASH_REFUND: Final[int] = 304  # refund of an overturned executed slash from insurance
+# Rewards a node lost to a penalty voided or overturned later, recomputed per closed epoch with
+# the node eligible (issue 15 point 3; booked by the epochs side, see docs/slashing.md).
+SLASH_REWARD_RESTORE: Final[int] = 305
 
 #: Every code and what it books (for explanations and the audit).
 CODES: Final = MappingProxyType(
     {
         EXPIRED_PENDING: "expired pending transfer voided",
         REWARD: "epoch reward",
+        REWARD_MATURED: "reward matured (claimable)",
         STAKE_BOND: "stake bonded",
         STAKE_UNBOND: "unbonding requested",
         STAKE_WITHDRAW: "unbonded stake withdrawn",
@@ -32,4 +37,4 @@ CODES: Final = MappingProxyType(
         SLASH_REFUND: "executed slash refunded",
     }
 )
-assert len(CODES) == 10 and all(0 < c <= 65_535 for c in CODES)
+assert len(CODES) == 11 and all(0 < c <= 65_535 for c in CODES)

@@ -75,6 +75,8 @@ _EPOCH: Final[EpochParams] = EpochParams(
     epoch_length_s=_HOUR_S,
     # Equal to the clock skew: the latest heartbeat still accepted for an epoch is in.
     epoch_settle_grace_s=300,
+    # 48 h appeal window + the detection lag (one epoch and its grace), rounded up to 50 h.
+    reward_maturity_s=50 * _HOUR_S,
 )
 
 _TELEMETRY: Final[TelemetryParams] = TelemetryParams(
@@ -143,6 +145,8 @@ _POOL: Final[PoolParams] = PoolParams(
     market_factor_min_ppm=800_000,
     market_factor_max_ppm=1_250_000,
     market_factor_no_feed_ppm=1_000_000,
+    # A market price older than two hours at an epoch's end does not move the pool.
+    price_max_age_s=2 * _HOUR_S,
 )
 
 _PERFORMANCE: Final[PerformanceParams] = PerformanceParams(
@@ -271,12 +275,19 @@ def demo_params(base: ParameterSet = DEFAULT_PARAMS) -> ParameterSet:
     """The demo profile (SPEC section 1: 60 s epochs): a separate set with its own hash.
 
     Clock skew and settle grace shrink with the epoch so that a demo epoch closes within a
-    minute of its end; everything else is the default.
+    minute of its end, and a heartbeat every 6 s gives each epoch 10 slots worth measuring
+    (the per-node rate limit scales with the interval). The appeal window (5 min) and the
+    reward maturity (7 min, the shortest the rules allow rounded up) shrink so that a demo
+    session shows slashes executing and rewards becoming claimable; everything else is the
+    default.
     """
     return dataclasses.replace(
         base,
-        epoch=dataclasses.replace(base.epoch, epoch_length_s=60, epoch_settle_grace_s=30),
-        telemetry=dataclasses.replace(base.telemetry, clock_skew_s=30),
+        epoch=dataclasses.replace(
+            base.epoch, epoch_length_s=60, epoch_settle_grace_s=30, reward_maturity_s=420
+        ),
+        telemetry=dataclasses.replace(base.telemetry, clock_skew_s=30, heartbeat_interval_s=6),
+        slashing=dataclasses.replace(base.slashing, appeal_window_s=300),
     )
 
 

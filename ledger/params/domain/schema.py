@@ -101,16 +101,21 @@ class EpochParams:
 
     ``epoch_settle_grace_s`` is how long after an epoch ends its rollup waits before closing; it
     must cover the telemetry clock skew so every heartbeat that could still be accepted is in.
+    ``reward_maturity_s`` is how long after its epoch ends a reward becomes claimable (enters
+    the merkle leaf): at least the appeal window plus the detection lag, so rewards-first
+    slashing always takes from rewards no root has promised yet (SPEC 4.7).
     """
 
     _PATH: ClassVar[str] = "epoch"
 
     epoch_length_s: int
     epoch_settle_grace_s: int
+    reward_maturity_s: int
 
     def __post_init__(self) -> None:
         validate_fields(self, self._PATH)
         check_range(f"{self._PATH}.epoch_length_s", self.epoch_length_s, 1)
+        check_range(f"{self._PATH}.reward_maturity_s", self.reward_maturity_s, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,11 +317,14 @@ class PoolParams:
     market_factor_min_ppm: int
     market_factor_max_ppm: int
     market_factor_no_feed_ppm: int
+    #: A price observed longer ago than this before the epoch's end is stale: no feed.
+    price_max_age_s: int
 
     def __post_init__(self) -> None:
         p = self._PATH
         validate_fields(self, p)
         check_range(f"{p}.scale_min_ppm", self.scale_min_ppm, 1)
+        check_range(f"{p}.price_max_age_s", self.price_max_age_s, 1)
         check_range(f"{p}.scale_max_ppm", self.scale_max_ppm, self.scale_min_ppm)
         check_range(
             f"{p}.scale_initial_ppm", self.scale_initial_ppm, self.scale_min_ppm, self.scale_max_ppm
@@ -651,6 +659,20 @@ class ParameterSet:
             raise ParameterError(
                 f"must be >= telemetry.clock_skew_s ({self.telemetry.clock_skew_s})",
                 field="epoch.epoch_settle_grace_s",
+            )
+        # A reward matures only after every penalty that could take it has been decided and its
+        # appeal window has run: the detection lag (an epoch is judged after it closes, at its
+        # end plus the grace) plus the appeal window.
+        floor = (
+            self.slashing.appeal_window_s
+            + self.epoch.epoch_length_s
+            + self.epoch.epoch_settle_grace_s
+        )
+        if self.epoch.reward_maturity_s < floor:
+            raise ParameterError(
+                f"must be >= slashing.appeal_window_s + epoch_length_s + epoch_settle_grace_s "
+                f"({floor})",
+                field="epoch.reward_maturity_s",
             )
 
     def to_dict(self) -> dict[str, object]:

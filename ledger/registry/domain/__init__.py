@@ -50,6 +50,34 @@ class HardwareProfile:
     fingerprint: str
 
 
+#: Spellings accepted for a GPU class besides its canonical name: case, spaces, dashes and
+#: underscores are ignored, and a vendor or product-line prefix may be given.
+GPU_CLASS_PREFIXES: tuple[str, ...] = ("nvidia", "geforce", "tesla")
+
+
+def canonical_gpu_class(name: object, params: ParameterSet) -> str:
+    """The parameter set's name for a declared GPU class ("RTX 4090", "rtx-4090" and
+    "NVIDIA GeForce RTX 4090" are all ``rtx4090``); an unknown class is refused, naming the
+    accepted ones, rather than priced as ``other`` by accident (declare ``other`` on purpose)."""
+    known = [n for n, _ in params.capacity.gpu_class_weights_ppm]
+    if not isinstance(name, str) or not name.strip():
+        raise RegistryError(
+            "is required", code="rule_gpu_class_format", field="hardware.gpu_class",
+            details={"accepted": known},
+        )  # fmt: skip
+    key = "".join(ch for ch in name.lower() if ch not in " -_")
+    for prefix in GPU_CLASS_PREFIXES:
+        key = key.removeprefix(prefix)
+    if key not in known:
+        raise RegistryError(
+            f"unknown GPU class {name!r}; accepted: {', '.join(known)} (case, spaces and "
+            "dashes are ignored)",
+            code="rule_unknown_gpu_class", field="hardware.gpu_class",
+            details={"accepted": known},
+        )  # fmt: skip
+    return key
+
+
 def validate_address(value: object, field: str) -> str:
     if not isinstance(value, str) or not ADDRESS_RE.match(value.lower()):
         raise RegistryError(
@@ -85,8 +113,11 @@ def validate_profile(
                 code="rule_out_of_range",
                 field=f"hardware.{fld}",
             )
-    if not isinstance(profile.gpu_class, str) or not profile.gpu_class:
-        raise RegistryError("is required", code="rule_gpu_class_format", field="hardware.gpu_class")
+    if canonical_gpu_class(profile.gpu_class, params) != profile.gpu_class:
+        raise RegistryError(
+            "must be given in its canonical form (see canonical_gpu_class)",
+            code="rule_gpu_class_format", field="hardware.gpu_class",
+        )  # fmt: skip
     if not isinstance(profile.fingerprint, str) or not FINGERPRINT_RE.match(profile.fingerprint):
         raise RegistryError(
             "16..128 lower-case hex", code="rule_fingerprint_format", field="hardware.fingerprint"

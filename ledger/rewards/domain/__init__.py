@@ -30,6 +30,12 @@ from __future__ import annotations
 
 from ledger.kit.limits import MAX_NODES_PER_EPOCH
 from ledger.rewards.domain.allocation import allocate_exact
+from ledger.rewards.domain.claims import (
+    MaturityFacts,
+    last_matured_epoch,
+    maturing_amount,
+    maturing_amounts,
+)
 from ledger.rewards.domain.eligibility import (
     INELIGIBILITY_REASONS,
     REASON_INSUFFICIENT_HEARTBEATS,
@@ -58,6 +64,7 @@ from ledger.rewards.domain.pool import (
 )
 from ledger.rewards.domain.provenance import inputs_digest
 from ledger.rewards.domain.receipts import CALCULATOR_VERSION, EpochRewards, RewardReceipt
+from ledger.rewards.domain.scarcity import MEASURED_CLASSES, measured_demand_supply
 from ledger.rewards.domain.scores import (
     error_rate_score_ppm,
     performance_ppm,
@@ -70,6 +77,7 @@ __all__ = [
     "CALCULATOR_VERSION",
     "INELIGIBILITY_REASONS",
     "MAX_NODES_PER_EPOCH",
+    "MEASURED_CLASSES",
     "REASON_INSUFFICIENT_HEARTBEATS",
     "REASON_JAILED",
     "REASON_TOMBSTONED",
@@ -79,6 +87,7 @@ __all__ = [
     "RESOURCE_STORAGE",
     "EpochRewards",
     "IneligibilityReason",
+    "MaturityFacts",
     "NetworkConditions",
     "NodeRewardInput",
     "PoolScale",
@@ -93,7 +102,11 @@ __all__ = [
     "error_rate_score_ppm",
     "growth_factor_ppm",
     "inputs_digest",
+    "last_matured_epoch",
     "market_factor_ppm",
+    "maturing_amount",
+    "maturing_amounts",
+    "measured_demand_supply",
     "performance_ppm",
     "rating_percentiles_ppm",
     "resource_class",

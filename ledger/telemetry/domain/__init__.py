@@ -2,6 +2,12 @@
 
 A rollup is a commutative summary: merging the same heartbeats in any order, or in any split into
 batches, gives the same rollup (the p50 latency comes from a histogram, not a running guess).
+
+Uptime is counted per interval slot (SPEC 3): a heartbeat counts for the slot its ``ts`` falls
+in, ``(ts - epoch_start) // heartbeat_interval_s``; a slot counts once however many heartbeats
+fill it, and is *up* when any of them says up (an OR, so the order cannot matter). Sending many
+heartbeats early never buys uptime for the rest of the epoch. Slot sets travel as bitmasks:
+bit ``k`` is slot ``k``.
 """
 
 from __future__ import annotations
@@ -65,6 +71,9 @@ class NodeEpochRollup:
     rating_sum: int
     rating_count: int
     latency_histogram: Mapping[int, int] = field(default_factory=dict)  # latency ms -> count
+    #: Accepted heartbeats (every one, not slots): the denominator of per-heartbeat means such
+    #: as GPU utilization. ``heartbeats_received`` and ``heartbeats_up`` count slots.
+    heartbeats_accepted: int = 0
 
     @property
     def counted_expected(self) -> int:
@@ -84,14 +93,15 @@ class NodeEpochRollup:
 
     @property
     def uptime_ppm(self) -> int:
-        """Up heartbeats over counted expected ones, ppm, rounded down, capped at 100%."""
+        """Up slots over counted expected slots, ppm, rounded down (at most 100%: a slot counts
+        once)."""
         if self.counted_expected == 0:
             return 1_000_000
         return min(1_000_000, self.heartbeats_up * 1_000_000 // self.counted_expected)
 
     @property
     def received_ppm(self) -> int:
-        """Received over counted expected heartbeats, ppm, rounded down, capped at 100%."""
+        """Slots with a heartbeat over counted expected slots, ppm, rounded down."""
         if self.counted_expected == 0:
             return 1_000_000
         return min(1_000_000, self.heartbeats_received * 1_000_000 // self.counted_expected)
@@ -119,22 +129,55 @@ def lower_median(histogram: Mapping[int, int]) -> int | None:
     raise AssertionError("unreachable")
 
 
+def slot_of(ts: int, epoch_start_s: int, interval_s: int) -> int:
+    """The interval slot of the epoch starting at ``epoch_start_s`` that ``ts`` falls in."""
+    assert interval_s > 0
+    return (ts - epoch_start_s) // interval_s
+
+
+def slot_count(mask: int) -> int:
+    """How many slots a bitmask holds."""
+    assert mask >= 0
+    return mask.bit_count()
+
+
+def excused_slots(maintenance_mask: int, received_mask: int) -> int:
+    """Declared-maintenance slots the node sent nothing in: left out of its expected slots.
+    A slot in maintenance that did receive a heartbeat counts like any other."""
+    return slot_count(maintenance_mask & ~received_mask)
+
+
 def rollup(
     node_id: str,
     epoch: int,
     heartbeats: Iterable[Heartbeat],
     *,
     heartbeats_expected: int,
-    heartbeats_excused: int = 0,
+    epoch_start_s: int,
+    interval_s: int,
+    maintenance_mask: int = 0,
 ) -> NodeEpochRollup:
-    """Summarize one node's accepted heartbeats of one epoch (duplicates already dropped)."""
-    received = up = jobs_ok = jobs_failed = gpu = bw = rsum = rcount = 0
+    """Summarize one node's accepted heartbeats of one epoch (duplicates already dropped).
+
+    Uptime and received count slots (bit masks OR-ed together); jobs, utilization, bandwidth,
+    ratings and latencies add up over every accepted heartbeat. Slots outside the epoch's
+    ``heartbeats_expected`` (a partial last interval) are not counted.
+    """
+    accepted = jobs_ok = jobs_failed = gpu = bw = rsum = rcount = 0
+    received_mask = up_mask = 0
+    in_epoch = (1 << heartbeats_expected) - 1
     hist: dict[int, int] = {}
     for hb in heartbeats:
         if hb.node_id != node_id:
             raise ValueError(f"heartbeat of node {hb.node_id!r} in the rollup of {node_id!r}")
-        received += 1
-        up += hb.up
+        accepted += 1
+        slot = slot_of(hb.ts, epoch_start_s, interval_s)
+        if slot < 0:
+            raise ValueError(f"heartbeat at {hb.ts} is before epoch {epoch} ({epoch_start_s})")
+        bit = 1 << slot
+        received_mask |= bit
+        if hb.up:
+            up_mask |= bit
         jobs_ok += hb.jobs_ok
         jobs_failed += hb.jobs_failed
         gpu += hb.gpu_util_ppm
@@ -143,13 +186,15 @@ def rollup(
         if hb.user_rating is not None:
             rsum += hb.user_rating
             rcount += 1
+    received_mask &= in_epoch
+    up_mask &= in_epoch
     return NodeEpochRollup(
         node_id=node_id,
         epoch=epoch,
         heartbeats_expected=heartbeats_expected,
-        heartbeats_received=received,
-        heartbeats_up=up,
-        heartbeats_excused=heartbeats_excused,
+        heartbeats_received=slot_count(received_mask),
+        heartbeats_up=slot_count(up_mask),
+        heartbeats_excused=excused_slots(maintenance_mask & in_epoch, received_mask),
         latency_p50_ms=lower_median(hist),
         jobs_ok=jobs_ok,
         jobs_failed=jobs_failed,
@@ -158,4 +203,5 @@ def rollup(
         rating_sum=rsum,
         rating_count=rcount,
         latency_histogram=hist,
+        heartbeats_accepted=accepted,
     )
