@@ -28,7 +28,7 @@ from bench.common import fresh_db, server_url
 from ledger.accounting.domain.hashchain import GENESIS_HASH, canonical_row, chain_hash
 from ledger.accounting.domain.transfers import TransferRequest
 from ledger.accounting.repository import TRANSFER_COLUMNS
-from ledger.accounting.service import create_transfers, open_system_accounts
+from ledger.accounting.service import PROVIDER_ACCOUNT_KINDS, create_transfers, open_system_accounts
 from ledger.epochs import service as epochs
 from ledger.kit.db import make_engine, transaction
 from ledger.kit.embedded import libpq_url
@@ -107,8 +107,7 @@ def setup(url: str, n: int, per_provider: int, epoch: int) -> None:
             ) as cp,
         ):
             for p in providers:
-                for kind in ("rewards_accrued", "rewards_claimed", "stake_bonded",
-                             "stake_unbonding"):  # fmt: skip
+                for kind in PROVIDER_ACCOUNT_KINDS:
                     cp.write_row((p, kind, "SWARM", "credit", False))
         c.execute("INSERT INTO balances (account_id) SELECT id FROM accounts a WHERE NOT EXISTS "
                   "(SELECT 1 FROM balances b WHERE b.account_id = a.id)")  # fmt: skip

@@ -367,19 +367,23 @@ def verify(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from ledger.accounting.service import verify_ledger
+    from ledger.epochs.service import verify_leaves
     from ledger.kit.db import snapshot
 
     rt = _runtime(existing=True)
     with snapshot(rt.engine) as conn:
         report = verify_ledger(conn)
-    if report.ok:
+        # The claimable-leaf invariants (SPEC 4.7) over every root.
+        leaves = verify_leaves(conn)
+    breaches = [str(b) for b in report.breaches] + leaves
+    if not breaches:
         typer.echo(
             f"ok: {report.transfers} transfers, {report.accounts} accounts, "
-            f"chain head seq {report.head_seq}"
+            f"chain head seq {report.head_seq}, claimable leaves consistent"
         )
         return
-    typer.echo(f"FAILED: {report.breaches[0]}", err=True)
-    for b in report.breaches[1:20]:
+    typer.echo(f"FAILED: {breaches[0]}", err=True)
+    for b in breaches[1:20]:
         typer.echo(f"  also: {b}", err=True)
     raise typer.Exit(code=1)
 

@@ -178,13 +178,12 @@ class RegistryRepository:
         ).fetchall()
         return {r[0]: (r[1], int(r[2])) for r in rows}
 
-    def registered_at(self, node_ids: list[str]) -> dict[str, int]:
-        """When each of these nodes was first registered (its version 1), Unix seconds."""
-        if not node_ids:
-            return {}
+    def registered_after(self, after_s: int) -> dict[str, int]:
+        """Nodes first registered (their version 1) after Unix second ``after_s``: node id ->
+        registration time (seconds, rounded up, so a node is never expected before it was)."""
         rows = self.pg.execute(
-            "SELECT node_id, extract(epoch FROM created_at)::bigint FROM node_versions "
-            "WHERE version = 1 AND node_id = ANY(%s::text[])",
-            (node_ids,),
+            "SELECT node_id, ceil(extract(epoch FROM created_at))::bigint FROM node_versions "
+            "WHERE version = 1 AND created_at > to_timestamp(%s)",
+            (after_s,),
         ).fetchall()
         return {r[0]: int(r[1]) for r in rows}

@@ -56,6 +56,51 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class PenaltyOut(BaseModel):
+    """A slashing decision: the rule that applied, the evidence, the money (every field of the
+    stored penalty; amounts as strings of base units)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    violation_id: str
+    node_id: str
+    provider_id: str
+    kind: str
+    status: str
+    rule: str
+    stake_at_risk_base_units: str
+    slash_base_units: str
+    from_rewards_base_units: str
+    from_stake_base_units: str
+    jail_until_s: int | None
+    tombstone: bool
+    appeal_deadline_s: int
+
+
+class PenaltyPage(BaseModel):
+    items: list[PenaltyOut]
+
+
+class ViolationPage(BaseModel):
+    items: list[dict[str, Any]] = Field(description="violations with their evidence")
+
+
+class AppealOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    penalty_id: str
+    counter_evidence: dict[str, Any] | None = None
+    votes: dict[str, str] = Field(default_factory=dict, description="governor -> vote")
+    status: str
+
+
+class RefundOut(BaseModel):
+    transfer_ids: list[str]
+
+
+class ReleaseOut(BaseModel):
+    release_id: int
+
+
 def penalty_json(p: PenaltyRow) -> dict[str, Any]:
     """A penalty as a provider reads it: the rule that applied, the evidence, the money."""
     out = dataclasses.asdict(p)
@@ -65,14 +110,14 @@ def penalty_json(p: PenaltyRow) -> dict[str, Any]:
     return out
 
 
-@router.get("/nodes/{node_id}/penalties")
+@router.get("/nodes/{node_id}/penalties", response_model=PenaltyPage)
 def node_penalties(request: Request, node_id: NodeId) -> dict[str, Any]:
     """Every violation decision about the node: rule, evidence, slash, jail, appeal deadline."""
     with request.app.state.runtime.engine.connect() as conn:
         return {"items": [penalty_json(p) for p in slashing.penalties_of_node(conn, node_id)]}
 
 
-@router.get("/nodes/{node_id}/violations")
+@router.get("/nodes/{node_id}/violations", response_model=ViolationPage)
 def node_violations(request: Request, node_id: NodeId) -> dict[str, Any]:
     """Every violation found for the node, with its evidence; waived ones (network incidents)
     with the waiver's evidence."""
@@ -80,14 +125,17 @@ def node_violations(request: Request, node_id: NodeId) -> dict[str, Any]:
         return {"items": slashing.violations_of_node(conn, node_id, MAX_PAGE_SIZE)}
 
 
-@router.get("/penalties/{penalty_id}/appeal")
+@router.get("/penalties/{penalty_id}/appeal", response_model=AppealOut)
 def read_appeal(request: Request, penalty_id: PenaltyId) -> dict[str, Any]:
     """The appeal of a penalty: counter-evidence, each governor's vote, the status."""
     with request.app.state.runtime.engine.connect() as conn:
         return appeals.appeal_state(conn, penalty_id)
 
 
-@router.post("/violations", status_code=201, dependencies=[Depends(require_operator)])
+@router.post(
+    "/violations", status_code=201, dependencies=[Depends(require_operator)],
+    response_model=PenaltyOut,
+)  # fmt: skip
 def report(request: Request, body: ReportIn) -> dict[str, Any]:
     """Report a violation with evidence; the same evidence never punishes twice."""
     rt = request.app.state.runtime
@@ -100,7 +148,7 @@ def report(request: Request, body: ReportIn) -> dict[str, Any]:
     return penalty_json(p)
 
 
-@router.post("/penalties/{penalty_id}/appeal", status_code=201,
+@router.post("/penalties/{penalty_id}/appeal", status_code=201, response_model=AppealOut,
              dependencies=[Depends(require_operator)])  # fmt: skip
 def appeal(request: Request, penalty_id: PenaltyId, body: AppealIn) -> dict[str, Any]:
     """Appeal a pending slash with counter-evidence, before its deadline."""
@@ -110,7 +158,10 @@ def appeal(request: Request, penalty_id: PenaltyId, body: AppealIn) -> dict[str,
         )
 
 
-@router.post("/penalties/{penalty_id}/votes", dependencies=[Depends(require_operator)])
+@router.post(
+    "/penalties/{penalty_id}/votes", dependencies=[Depends(require_operator)],
+    response_model=AppealOut,
+)  # fmt: skip
 def vote(request: Request, penalty_id: PenaltyId, body: VoteIn) -> dict[str, Any]:
     """A governor's vote; at quorum a void restores every balance and lifts the jail."""
     rt = request.app.state.runtime
@@ -122,7 +173,7 @@ def vote(request: Request, penalty_id: PenaltyId, body: VoteIn) -> dict[str, Any
         )  # fmt: skip
 
 
-@router.post("/penalties/{penalty_id}/refund", status_code=201,
+@router.post("/penalties/{penalty_id}/refund", status_code=201, response_model=RefundOut,
              dependencies=[Depends(require_operator)])  # fmt: skip
 def refund(request: Request, penalty_id: PenaltyId) -> dict[str, Any]:
     """Overturn an executed slash: refund it from the insurance pool (a governance decision;
@@ -132,7 +183,7 @@ def refund(request: Request, penalty_id: PenaltyId) -> dict[str, Any]:
                                                          now=_now())}  # fmt: skip
 
 
-@router.post("/nodes/{node_id}/releases", status_code=201,
+@router.post("/nodes/{node_id}/releases", status_code=201, response_model=ReleaseOut,
              dependencies=[Depends(require_operator)])  # fmt: skip
 def release(request: Request, node_id: NodeId, body: ReleaseIn) -> dict[str, int]:
     """An approved security review or a passed compliance check for a jailed node."""

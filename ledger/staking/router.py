@@ -19,6 +19,33 @@ router = APIRouter(prefix="/v1", tags=["staking"])
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
 
+class BondOut(BaseModel):
+    transfer_id: str
+    amount_base_units: str = Field(description="integer base units, as a string")
+    locked_until_s: int = Field(description="Unix second the commitment lock ends")
+
+
+class UnbondOut(BaseModel):
+    transfer_id: str
+    amount_base_units: str
+    withdrawable_at_s: int = Field(description="Unix second from which it may be withdrawn")
+
+
+class WithdrawOut(BaseModel):
+    transfer_id: str
+    amount_base_units: str
+
+
+def _bond_out(t: Any) -> BondOut:
+    return BondOut(transfer_id=t.id, amount_base_units=str(t.amount),
+                   locked_until_s=int(t.metadata["locked_until_s"]))  # fmt: skip
+
+
+def _unbond_out(t: Any) -> UnbondOut:
+    return UnbondOut(transfer_id=t.id, amount_base_units=str(t.amount),
+                     withdrawable_at_s=int(t.metadata["withdrawable_at_s"]))  # fmt: skip
+
+
 class StakeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     amount_base_units: SafeText = Field(description="integer base units, as a string")
@@ -28,7 +55,7 @@ class StakeIn(BaseModel):
 
 @router.post("/providers/{provider_id}/stake", status_code=201,
              dependencies=[Depends(require_operator)])  # fmt: skip
-def bond(request: Request, provider_id: Address, body: StakeIn) -> dict[str, Any]:
+def bond(request: Request, provider_id: Address, body: StakeIn) -> BondOut:
     """Mirror bonded stake into the ledger (operator only, until the chain watcher lands)."""
     try:
         amount = parse_base_units(body.amount_base_units, "amount_base_units", allow_zero=False)
@@ -40,8 +67,7 @@ def bond(request: Request, provider_id: Address, body: StakeIn) -> dict[str, Any
             bond_id=body.bond_id, now=dt.datetime.now(dt.UTC), lock_tier=body.lock_tier,
             params=request.app.state.runtime.params,
         )  # fmt: skip
-    return {"transfer_id": t.id, "amount_base_units": str(t.amount),
-            "locked_until_s": t.metadata["locked_until_s"]}  # fmt: skip
+    return _bond_out(t)
 
 
 class UnbondIn(BaseModel):
@@ -57,7 +83,7 @@ class WithdrawIn(BaseModel):
 
 @router.post("/providers/{provider_id}/unbond", status_code=201,
              dependencies=[Depends(require_operator)])  # fmt: skip
-def unbond(request: Request, provider_id: Address, body: UnbondIn) -> dict[str, Any]:
+def unbond(request: Request, provider_id: Address, body: UnbondIn) -> UnbondOut:
     """Request unstaking: the stake enters the unbonding queue (still slashable for earlier
     violations) and is withdrawable after the provider's unbonding period."""
     try:
@@ -70,18 +96,17 @@ def unbond(request: Request, provider_id: Address, body: UnbondIn) -> dict[str, 
             conn, provider_id=provider_id.lower(), amount_base_units=amount,
             request_id=body.request_id, now=dt.datetime.now(dt.UTC), params=rt.params,
         )  # fmt: skip
-    return {"transfer_id": t.id, "amount_base_units": str(t.amount),
-            "withdrawable_at_s": t.metadata["withdrawable_at_s"]}  # fmt: skip
+    return _unbond_out(t)
 
 
 @router.post("/providers/{provider_id}/withdraw", status_code=201,
              dependencies=[Depends(require_operator)])  # fmt: skip
-def withdraw(request: Request, provider_id: Address, body: WithdrawIn) -> dict[str, Any]:
+def withdraw(request: Request, provider_id: Address, body: WithdrawIn) -> WithdrawOut:
     """Pay out an unbonding request once its period is over (refused while a slash holds it)."""
     with transaction(request.app.state.runtime.engine) as conn:
         t = staking.withdraw(conn, provider_id=provider_id.lower(), request_id=body.request_id,
                              now=dt.datetime.now(dt.UTC))  # fmt: skip
-    return {"transfer_id": t.id, "amount_base_units": str(t.amount)}
+    return WithdrawOut(transfer_id=t.id, amount_base_units=str(t.amount))
 
 
 # --- platform users and network operators (SPEC 5; issue 15 point 10) -----------------------
@@ -116,9 +141,7 @@ def _amount(text: str) -> int:
 
 @router.post("/stakers/{address}/stake", status_code=201,
              dependencies=[Depends(require_operator)])  # fmt: skip
-def participant_bond(
-    request: Request, address: Address, body: ParticipantStakeIn
-) -> dict[str, Any]:
+def participant_bond(request: Request, address: Address, body: ParticipantStakeIn) -> BondOut:
     """Mirror a platform user's or network operator's bonded stake (own accounts, no provider
     rewards; operators locked at least 365 days)."""
     rt = request.app.state.runtime
@@ -128,15 +151,12 @@ def participant_bond(
             amount_base_units=_amount(body.amount_base_units), bond_id=body.bond_id,
             now=dt.datetime.now(dt.UTC), params=rt.params,
         )  # fmt: skip
-    return {"transfer_id": t.id, "amount_base_units": str(t.amount),
-            "locked_until_s": t.metadata["locked_until_s"]}  # fmt: skip
+    return _bond_out(t)
 
 
 @router.post("/stakers/{address}/unbond", status_code=201,
              dependencies=[Depends(require_operator)])  # fmt: skip
-def participant_unbond(
-    request: Request, address: Address, body: ParticipantUnbondIn
-) -> dict[str, Any]:
+def participant_unbond(request: Request, address: Address, body: ParticipantUnbondIn) -> UnbondOut:
     """Unbond a participant's stake once its lock allows it."""
     rt = request.app.state.runtime
     with transaction(rt.engine) as conn:
@@ -145,19 +165,18 @@ def participant_unbond(
             amount_base_units=_amount(body.amount_base_units), request_id=body.request_id,
             now=dt.datetime.now(dt.UTC), params=rt.params,
         )  # fmt: skip
-    return {"transfer_id": t.id, "amount_base_units": str(t.amount),
-            "withdrawable_at_s": t.metadata["withdrawable_at_s"]}  # fmt: skip
+    return _unbond_out(t)
 
 
 @router.post("/stakers/{address}/withdraw", status_code=201,
              dependencies=[Depends(require_operator)])  # fmt: skip
 def participant_withdraw(
     request: Request, address: Address, body: ParticipantWithdrawIn
-) -> dict[str, Any]:
+) -> WithdrawOut:
     """Pay out what is left of a participant's unbonding request."""
     with transaction(request.app.state.runtime.engine) as conn:
         t = staking.withdraw_participant(
             conn, stake_kind=body.stake_kind, address=address.lower(),
             request_id=body.request_id, now=dt.datetime.now(dt.UTC),
         )  # fmt: skip
-    return {"transfer_id": t.id, "amount_base_units": str(t.amount)}
+    return WithdrawOut(transfer_id=t.id, amount_base_units=str(t.amount))

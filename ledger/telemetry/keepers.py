@@ -35,6 +35,7 @@ def maintenance_windows(
     return windows
 
 
-def registered_at(conn: Connection, node_ids: Iterable[str]) -> dict[str, int]:
-    """When each node was first registered (Unix seconds): slots before it are not expected."""
-    return RegistryRepository(conn).registered_at(list(node_ids))
+def registered_after(conn: Connection, after_s: int) -> dict[str, int]:
+    """Nodes first registered after ``after_s`` (Unix seconds), with when: their slots before
+    it are not expected."""
+    return RegistryRepository(conn).registered_after(after_s)

@@ -70,6 +70,15 @@ def quoted_array(values: Sequence[str]) -> str:
     return "{" + ",".join(f'"{v}"' for v in values) + "}"
 
 
+def _text_mask(text: str) -> int:
+    """A mask from its words as comma-separated text (one word holds 63 slots)."""
+    if not text:
+        return 0
+    if "," not in text:
+        return int(text)
+    return words_to_mask([int(w) for w in text.split(",")])
+
+
 def _words_literal(mask: int) -> str:
     return "{" + ",".join(str(w) for w in mask_to_words(mask)) + "}"
 
@@ -230,16 +239,19 @@ class TelemetryRepository:
 
     def epoch_rollup_rows(self, epoch: int) -> dict[str, tuple[dict[str, int], int, int]]:
         """Per node of the epoch: its counters, and its received and up slot masks."""
+        # The masks travel as comma-separated text: parsing bigint[] arrays row by row costs
+        # several times more at 100,000 nodes.
         cur = self.pg.execute(
-            f"SELECT node_id, slots_received, slots_up, {', '.join(ROLLUP_COUNTERS)} "
+            "SELECT node_id, array_to_string(slots_received, ','), "
+            f"array_to_string(slots_up, ','), {', '.join(ROLLUP_COUNTERS)} "
             "FROM node_epoch_rollups WHERE epoch = %s",
             (epoch,),
         )
         return {
             r[0]: (
                 dict(zip(ROLLUP_COUNTERS, map(int, r[3:]), strict=True)),
-                words_to_mask(r[1]),
-                words_to_mask(r[2]),
+                _text_mask(r[1]),
+                _text_mask(r[2]),
             )
             for r in cur.fetchall()
         }

@@ -14,7 +14,14 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.kit.db import transaction
 from ledger.kit.http import PARSED_JSON, ErrorDetail, parse_json_body
-from ledger.kit.limits import MAX_TELEMETRY_BATCH, NODE_RATE_WINDOW_S
+from ledger.kit.limits import (
+    MAX_BANDWIDTH_MBPS,
+    MAX_JOBS,
+    MAX_LATENCY_MS,
+    MAX_SEQ,
+    MAX_TELEMETRY_BATCH,
+    NODE_RATE_WINDOW_S,
+)
 from ledger.kit.queue import TASK_ROLLUP_BATCH, enqueue
 from ledger.telemetry import service as telemetry
 from ledger.telemetry.domain import ItemStatus, RejectReason
@@ -62,17 +69,42 @@ class StatsOut(BaseModel):
     batches_pending_rollup: int
 
 
-#: The batch envelope. Items are deliberately untyped here: a malformed heartbeat is not a 4xx
-#: but a "rejected" result naming its field, so that one bad item never fails the batch.
+#: One heartbeat, fully typed (docs/telemetry.md "The heartbeat contract").
+HEARTBEAT_SCHEMA = {
+    "title": "Heartbeat",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["node_id", "seq", "ts", "up", "gpu_util_ppm", "latency_ms_p50", "jobs_ok",
+                 "jobs_failed", "bandwidth_mbps", "signature"],
+    "properties": {
+        "node_id": {"type": "string", "minLength": 1, "maxLength": 64,
+                    "description": "the registered node id"},
+        "seq": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ,
+                "description": "strictly increasing per node, from 1; with node_id the "
+                "idempotency key"},
+        "ts": {"type": "integer", "minimum": 0, "description": "Unix seconds (UTC) when it was "
+               "taken; accepted from now - clock_skew_s to now + one heartbeat interval"},
+        "up": {"type": "boolean", "description": "signed as 1 / 0"},
+        "gpu_util_ppm": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+        "latency_ms_p50": {"type": "integer", "minimum": 0, "maximum": MAX_LATENCY_MS},
+        "jobs_ok": {"type": "integer", "minimum": 0, "maximum": MAX_JOBS},
+        "jobs_failed": {"type": "integer", "minimum": 0, "maximum": MAX_JOBS},
+        "bandwidth_mbps": {"type": "integer", "minimum": 0, "maximum": MAX_BANDWIDTH_MBPS},
+        "user_rating": {"type": ["integer", "null"], "minimum": 1, "maximum": 5},
+        "signature": {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{130}$",
+                      "description": "EIP-191 personal_sign of the canonical text, r||s||v, "
+                      "canonical low-s"},
+    },
+}  # fmt: skip
+
+#: The batch envelope. An item that is not a Heartbeat is still accepted by the schema (the
+#: empty alternative): it is answered as a "rejected" result naming its field, so one bad item
+#: never fails the batch.
 HEARTBEATS_SCHEMA = {
     "type": "array",
     "minItems": 1,
     "maxItems": MAX_TELEMETRY_BATCH,
-    "items": {
-        "description": "a signed heartbeat: node_id, seq, ts, up, gpu_util_ppm, latency_ms_p50, "
-        "jobs_ok, jobs_failed, bandwidth_mbps, user_rating (1-5 or null), signature; an item "
-        "that is not one is rejected in its result (malformed_field), the rest still count"
-    },
+    "items": {"anyOf": [HEARTBEAT_SCHEMA, {}]},
 }
 
 

@@ -52,6 +52,18 @@ def upgrade() -> None:
         """
     )
     op.execute(f"GRANT SELECT, INSERT ON price_facts TO {APP_ROLE}")
+    # Every provider gets its rewards_claimable account (new providers get it at registration).
+    op.execute(
+        """
+        INSERT INTO accounts (owner, kind, asset, normal_balance, may_go_negative)
+        SELECT owner, 'rewards_claimable', asset, 'credit', false FROM accounts
+        WHERE kind = 'rewards_accrued'
+        ON CONFLICT (owner, kind, asset) DO NOTHING;
+        INSERT INTO balances (account_id)
+        SELECT a.id FROM accounts a WHERE a.kind = 'rewards_claimable'
+        AND NOT EXISTS (SELECT 1 FROM balances b WHERE b.account_id = a.id);
+        """
+    )
     # The maturity step reads the last few epochs' reward and maturity transfers at each close.
     op.execute(
         "CREATE INDEX ix_transfers_reward_epoch ON transfers (code, epoch) WHERE code IN (100, 101)"
@@ -79,6 +91,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The rewards_claimable accounts stay: accounts are append-only (a trigger refuses DELETE).
     op.execute("DROP FUNCTION slot_mask_or(bigint[], bigint[])")
     op.execute("ALTER TABLE node_epoch_rollups DROP COLUMN slots_received, DROP COLUMN slots_up")
     op.execute("ALTER TABLE heartbeats DROP COLUMN slot")
