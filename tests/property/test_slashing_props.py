@@ -38,6 +38,7 @@ from ledger.staking.domain import (
     stake_at_risk,
     withdraw,
 )
+from tests.property.strategies import lots as shared_lots
 
 P = DEFAULT_PARAMS
 PROVIDER = "0x" + "cd" * 20
@@ -148,25 +149,8 @@ def test_split_sums_exactly(amount: int, params: ParameterSet) -> None:
     assert floor_insurance <= s.insurance_base_units < floor_insurance + 3
 
 
-@st.composite
-def lots(draw: st.DrawFn) -> StakeLot:
-    bonded = draw(st.integers(min_value=0, max_value=1_000))
-    lot = StakeLot(
-        provider_id=PROVIDER,
-        amount_base_units=draw(st.integers(min_value=0, max_value=10**24)),
-        lock_tier="flexible",
-        bonded_at_s=bonded,
-        lot_id=draw(st.sampled_from(["", "a", "b", "c"])),
-    )
-    stage = draw(st.sampled_from(["bonded", "unbonding", "withdrawn"]))
-    if stage == "bonded":
-        return lot
-    requested = bonded + draw(st.integers(min_value=0, max_value=1_000))
-    lot = request_unbond(lot, requested, draw(st.integers(min_value=0, max_value=500)))
-    if stage == "unbonding":
-        return lot
-    assert lot.withdrawable_at_s is not None
-    return withdraw(lot, lot.withdrawable_at_s + draw(st.integers(min_value=0, max_value=500)))
+def lots() -> st.SearchStrategy[StakeLot]:
+    return shared_lots()
 
 
 @settings(max_examples=300, deadline=None)

@@ -15,10 +15,8 @@ from ledger.staking.domain import (
     apply_slash_to_lots,
     charge_stake,
     entry_remaining,
-    request_unbond,
     stake_at_risk,
     stake_at_risk_base_units,
-    withdraw,
 )
 from ledger.staking.domain.lifecycle import (
     ENTRY_HOLD,
@@ -26,29 +24,13 @@ from ledger.staking.domain.lifecycle import (
     ENTRY_REFUND,
     ENTRY_WITHDRAW,
 )
+from tests.property.strategies import lots as shared_lots
 
 PROVIDER = "0x" + "ab" * 20
 
 
-@st.composite
-def lots(draw: st.DrawFn) -> StakeLot:
-    bonded = draw(st.integers(min_value=0, max_value=1_000))
-    lot = StakeLot(
-        provider_id=PROVIDER,
-        amount_base_units=draw(st.integers(min_value=0, max_value=10**6)),
-        lock_tier="flexible",
-        bonded_at_s=bonded,
-        lot_id=draw(st.sampled_from(["", "a", "b", "c", "d"])),
-    )
-    stage = draw(st.sampled_from(["bonded", "unbonding", "withdrawn"]))
-    if stage == "bonded":
-        return lot
-    requested = bonded + draw(st.integers(min_value=0, max_value=1_000))
-    lot = request_unbond(lot, requested, draw(st.integers(min_value=0, max_value=500)))
-    if stage == "unbonding":
-        return lot
-    assert lot.withdrawable_at_s is not None
-    return withdraw(lot, lot.withdrawable_at_s + draw(st.integers(min_value=0, max_value=500)))
+def lots() -> st.SearchStrategy[StakeLot]:
+    return shared_lots(max_amount=10**6, ids=("", "a", "b", "c", "d"))
 
 
 def reference_at_risk(lot: StakeLot, t: int, as_of: int) -> bool:
