@@ -64,6 +64,14 @@ class RewardsRepository:
         ).fetchone()
         return _epoch_row(row) if row else None
 
+    def epoch_conditions(self, epoch: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The epoch's scale factors and the network conditions (with the price feed) they
+        came from, as stored at its close."""
+        row = self.pg.execute(
+            "SELECT scale, network FROM reward_epochs WHERE epoch = %s", (epoch,)
+        ).fetchone()
+        return (dict(row[0]), dict(row[1])) if row else None
+
     def last_closed(self) -> EpochRow | None:
         row = self.pg.execute(
             f"SELECT {EPOCH_COLUMNS} FROM reward_epochs ORDER BY epoch DESC LIMIT 1"

@@ -42,6 +42,15 @@ class EpochOut(BaseModel):
     merkle_root: str
     provenance_digest: str
     closed_at: dt.datetime
+    scale: dict[str, Any] = Field(
+        description="every pool scale factor (demand, growth, market, target, clamped, previous, "
+        "final), ppm"
+    )
+    network: dict[str, Any] = Field(
+        description="the inputs of the factors: utilization_ppm, active_nodes, reference_price and "
+        "current_price (micro-USD, null without a fresh feed), resource_demand_supply_ppm per "
+        "class, and price_feed: per kind the price looked at and fresh / stale / missing"
+    )
 
 
 class MaturingOut(BaseModel):
@@ -75,8 +84,10 @@ class ReceiptPage(BaseModel):
 def read_epoch(request: Request, epoch: Annotated[int, Path(ge=0, le=MAX_INT64)]) -> EpochOut:
     """A closed epoch: pool, scaling, root and provenance."""
     with request.app.state.runtime.engine.connect() as conn:
-        e = RewardsRepository(conn).get_epoch(epoch)
-    if e is None:
+        repo = RewardsRepository(conn)
+        e = repo.get_epoch(epoch)
+        conditions = repo.epoch_conditions(epoch)
+    if e is None or conditions is None:
         raise NotFound(f"epoch {epoch} is not closed", code="epoch_not_closed")
     return EpochOut(
         epoch=e.epoch,
@@ -94,6 +105,8 @@ def read_epoch(request: Request, epoch: Annotated[int, Path(ge=0, le=MAX_INT64)]
         merkle_root="0x" + e.merkle_root.hex(),
         provenance_digest=e.provenance_digest,
         closed_at=e.closed_at,
+        scale=conditions[0],
+        network=conditions[1],
     )
 
 

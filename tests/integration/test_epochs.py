@@ -344,6 +344,7 @@ def test_the_rewards_endpoint_shows_claimable_now_and_what_matures_when(
         body = client.get(f"/v1/providers/{provider}/rewards").json()
         unknown = client.get("/v1/providers/0x" + "9" * 40 + "/rewards")
         receipt = client.get(f"/v1/nodes/{fleet[0].node_id}/receipts").json()["items"][0]
+        shown = client.get(f"/v1/epochs/{epoch}").json()
     assert unknown.status_code == 404
     assert body["cumulative_base_units"] == "0" and body["proof"] == [] and body["epoch"] is None
     (m,) = body["maturing"]
@@ -351,3 +352,7 @@ def test_the_rewards_endpoint_shows_claimable_now_and_what_matures_when(
     assert m["epoch"] == epoch and int(m["amount_base_units"]) > 0
     assert m["matures_at"] == at(epoch_settles_at(epoch + lag, P)).isoformat()
     assert receipt["epoch"] == epoch and receipt["matures_at"] == m["matures_at"]
+    # Each factor with the inputs it came from.
+    assert shown["scale"]["market_factor_ppm"] == 1_000_000  # no price feed in this test
+    assert shown["network"]["price_feed"]["current"]["status"] == "missing"
+    assert 0 <= shown["network"]["resource_demand_supply_ppm"]["gpu"] <= 1_000_000
