@@ -74,7 +74,7 @@ def setup(url: str, n: int, per_provider: int, epoch: int) -> None:
         with (
             c.cursor() as cur,
             cur.copy(
-                "COPY node_epoch_rollups (epoch, node_id, received, up, received_in_maintenance, "
+                "COPY node_epoch_rollups (epoch, node_id, received, up, "
                 "jobs_ok, jobs_failed, gpu_util_ppm_sum, bandwidth_mbps_sum, rating_sum, "
                 "rating_count, slots_received, slots_up) FROM STDIN"
             ) as cp,
@@ -84,7 +84,7 @@ def setup(url: str, n: int, per_provider: int, epoch: int) -> None:
                 up = rng.randint(rec * 9 // 10, rec)
                 rated = rng.randint(0, 3)
                 # Slot masks: the first `rec` slots received, the first `up` of them up.
-                cp.write_row((epoch, f"node-{i}", rec, up, 0,
+                cp.write_row((epoch, f"node-{i}", rec, up,
                               rng.randint(0, 500), rng.randint(0, 10), rec * 600_000, rec * 900,
                               rated * 4, rated, mask_to_words((1 << rec) - 1),
                               mask_to_words((1 << up) - 1)))  # fmt: skip

@@ -11,10 +11,10 @@ import datetime as dt
 
 from sqlalchemy import Connection
 
-from ledger.kit.db import driver
+from ledger.kit.db import EPOCH_CLOSE_LOCK_NAMESPACE, driver
 
-#: Advisory lock namespaces: "SWRD" is the close (the rewards repository's), "SWEV" evaluation.
-CLOSE_LOCK_NAMESPACE = 0x53575244
+#: Advisory lock namespaces: the close's (shared with the rewards repository), "SWEV" evaluation.
+CLOSE_LOCK_NAMESPACE = EPOCH_CLOSE_LOCK_NAMESPACE
 EVALUATE_LOCK_NAMESPACE = 0x53574556
 
 

@@ -396,6 +396,8 @@ def verify_epoch(conn: Connection, epoch: int, *, params: ParameterSet | None = 
     except NotFound:
         if params is None or params.content_hash() != stored.params_hash:
             return EpochCheck(epoch, [f"parameter set {stored.params_hash} is not stored"])
+    except Conflict as err:  # the stored set was altered
+        return EpochCheck(epoch, [err.message])
     prev = repo.get_epoch(epoch - 1)
     inputs, network = gather_inputs(conn, epoch, params, from_raw=True)
     result = compute_epoch(epoch, inputs, network, prev.scale_ppm if prev else None, params)

@@ -13,6 +13,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 
 #: Seconds after which a pooled connection is replaced.
+#: Advisory-lock namespace of closing an epoch ("SWRD"): taken by the close (rewards) and
+#: probed by the due-epoch check (epochs), so it is defined once, here.
+EPOCH_CLOSE_LOCK_NAMESPACE = 0x53575244
+
 POOL_RECYCLE_S = 600
 ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

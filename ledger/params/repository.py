@@ -27,10 +27,3 @@ class ParamsRepository:
             "SELECT canonical_json FROM parameter_sets WHERE params_hash = %s", (params_hash,)
         ).fetchone()
         return None if row is None else str(row[0])
-
-    def all(self) -> list[tuple[str, int, str]]:
-        """Every stored set: (hash, version, stored at ISO time), oldest first."""
-        rows = self.pg.execute(
-            "SELECT params_hash, version, stored_at FROM parameter_sets ORDER BY stored_at, version"
-        ).fetchall()
-        return [(r[0], int(r[1]), r[2].isoformat()) for r in rows]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from ledger.kit.errors import NotFound
+from ledger.kit.errors import Conflict, NotFound
 from ledger.params.domain import ParameterSet
 from ledger.params.repository import ParamsRepository
 
@@ -28,5 +28,9 @@ def params_of_hash(conn: Connection, params_hash: str) -> ParameterSet:
             field="params_hash",
         )
     params = ParameterSet.from_json(text)
-    assert params.content_hash() == params_hash, "a stored parameter set does not match its hash"
+    if params.content_hash() != params_hash:  # a stored row was altered: never use it
+        raise Conflict(
+            f"{params_hash}: the stored set hashes to {params.content_hash()}",
+            code="params_hash_mismatch", field="params_hash",
+        )  # fmt: skip
     return params

@@ -11,10 +11,10 @@ import orjson
 from sqlalchemy import Connection
 
 from ledger.accounting.domain import codes
-from ledger.kit.db import copy_escape, copy_text, driver
+from ledger.kit.db import EPOCH_CLOSE_LOCK_NAMESPACE, copy_escape, copy_text, driver
 
 #: Advisory-lock namespace of epoch closing ("SWRD").
-EPOCH_LOCK_NAMESPACE = 0x53575244
+EPOCH_LOCK_NAMESPACE = EPOCH_CLOSE_LOCK_NAMESPACE
 
 
 @dataclass(frozen=True, slots=True)

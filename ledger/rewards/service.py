@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from ledger.kit.errors import NotFound
 from ledger.params.domain import ParameterSet
 from ledger.params.domain.epochs import epoch_settles_at
-from ledger.rewards.domain import last_matured_epoch
+from ledger.rewards.domain import last_matured_epoch, maturity_lag_epochs
 from ledger.rewards.repository import RewardsRepository
 
 
@@ -41,13 +41,10 @@ def provider_rewards(conn: Connection, provider_id: str, params: ParameterSet) -
         raise NotFound(f"provider {provider_id} is not registered", code="provider_not_found")
     leaf = repo.provider_leaf(provider_id)
     last = repo.last_closed_epoch()
-    length = params.epoch.epoch_length_s
-    lag = -(-params.epoch.reward_maturity_s // length)  # epochs, rounded up
-    matured_to = (
-        -1 if last is None else last_matured_epoch(last, length, params.epoch.reward_maturity_s)
-    )
+    length, maturity = params.epoch.epoch_length_s, params.epoch.reward_maturity_s
+    matured_to = -1 if last is None else last_matured_epoch(last, length, maturity)
     maturing = [
-        Maturing(e, amount, dt.datetime.fromtimestamp(epoch_settles_at(e + lag, params), dt.UTC))
+        Maturing(e, amount, matures_at(e, params))
         for e, amount in repo.provider_reward_credits(provider_id, matured_to)
     ]
     if leaf is None:
@@ -60,7 +57,7 @@ def provider_rewards(conn: Connection, provider_id: str, params: ParameterSet) -
 def matures_at(epoch: int, params: ParameterSet) -> dt.datetime:
     """When a reward of ``epoch`` becomes claimable: the close of the epoch whose end is at
     least ``reward_maturity_s`` after its own (at the earliest; closes run after the grace)."""
-    lag = -(-params.epoch.reward_maturity_s // params.epoch.epoch_length_s)  # rounded up
+    lag = maturity_lag_epochs(params.epoch.epoch_length_s, params.epoch.reward_maturity_s)
     return dt.datetime.fromtimestamp(epoch_settles_at(epoch + lag, params), dt.UTC)
 
 

@@ -221,16 +221,6 @@ class SlashingRepository:
         ).fetchone()
         return {} if row is None else dict(row[0])
 
-    def overturned_penalties(self) -> list[tuple[str, dict[str, Any]]]:
-        """(penalty id, penalty document) of every overturned penalty (for verify)."""
-        return [
-            (r[0], dict(r[1]))
-            for r in self.pg.execute(
-                "SELECT p.id, p.document FROM slash_penalties p "
-                "JOIN slash_penalty_overturns o ON o.penalty_id = p.id ORDER BY p.id"
-            ).fetchall()
-        ]
-
     def penalties_of_kind(self, kind: str) -> list[PenaltyRow]:
         rows = self.pg.execute(
             PENALTY_SELECT + " WHERE p.kind = %s ORDER BY p.decided_at, p.id", (kind,)

@@ -47,7 +47,6 @@ HOLD_PARTS: Final[tuple[tuple[str, str], ...]] = (
     ("stake", "stake_bonded"),
     ("unbonding", "stake_unbonding"),
 )
-SPLIT_PARTS: Final[tuple[str, ...]] = ("insurance", "treasury", "burn")
 REPORTABLE_KINDS: Final[frozenset[sl.ViolationKind]] = frozenset(
     {
         sl.ViolationKind.SECURITY_BREACH,

@@ -99,17 +99,6 @@ class StakingRepository:
             )
         return events
 
-    def active_node_types(self, provider_id: str) -> set[str]:
-        """The provider types of the provider's active nodes now."""
-        return {
-            r[0]
-            for r in self.pg.execute(
-                "SELECT DISTINCT provider_type FROM nodes "
-                "WHERE provider_id = %s AND status = 'active'",
-                (provider_id,),
-            ).fetchall()
-        }
-
     def lock_entries(self, owner: str) -> None:
         """Serialize, until the end of the transaction, everything that reads an owner's
         unbonding entries and then moves them (a withdrawal, a slash hold), so two of them

@@ -33,7 +33,7 @@ HB_COLUMNS = (
     "bandwidth_mbps, user_rating, slot"
 )
 ROLLUP_COUNTERS = (
-    "received", "up", "received_in_maintenance", "jobs_ok", "jobs_failed", "gpu_util_ppm_sum",
+    "received", "up", "jobs_ok", "jobs_failed", "gpu_util_ppm_sum",
     "bandwidth_mbps_sum", "rating_sum", "rating_count",
 )  # fmt: skip
 

@@ -415,10 +415,6 @@ def rollup_batch(conn: Connection, batch_id: int, *, now: dt.datetime) -> int | 
     beats = repo.batch_heartbeats(batch_id)
     if not beats:
         return 0
-    node_ids = sorted({b.node_id for b in beats})
-    lo = min(b.ts for b in beats)
-    hi = max(b.ts for b in beats) + 1
-    windows = keepers.maintenance_windows(conn, node_ids, lo, hi)
     counters: dict[tuple[int, str], list[int]] = {}
     latency: dict[tuple[int, str, int], int] = {}
     slots: dict[tuple[int, str], tuple[int, int]] = {}  # (received, up) slot masks
@@ -434,14 +430,13 @@ def rollup_batch(conn: Connection, batch_id: int, *, now: dt.datetime) -> int | 
         c = counters.setdefault(key, [0] * len(ROLLUP_COUNTERS))
         c[0] += 1
         c[1] += b.up
-        c[2] += _in_windows(b.ts, windows.get(b.node_id, ()))
-        c[3] += b.jobs_ok
-        c[4] += b.jobs_failed
-        c[5] += b.gpu_util_ppm
-        c[6] += b.bandwidth_mbps
+        c[2] += b.jobs_ok
+        c[3] += b.jobs_failed
+        c[4] += b.gpu_util_ppm
+        c[5] += b.bandwidth_mbps
         if b.user_rating is not None:
-            c[7] += b.user_rating
-            c[8] += 1
+            c[6] += b.user_rating
+            c[7] += 1
         lk = (b.epoch, b.node_id, b.latency_ms)
         latency[lk] = latency.get(lk, 0) + 1
     # Every heartbeat is counted once in the counters and once in the latency histogram.

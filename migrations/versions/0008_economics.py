@@ -73,6 +73,8 @@ def upgrade() -> None:
     op.execute(
         """
         ALTER TABLE heartbeats ADD COLUMN slot integer;
+        -- Excused slots come from the slot masks now; this per-heartbeat count is not read.
+        ALTER TABLE node_epoch_rollups DROP COLUMN received_in_maintenance;
         COMMENT ON COLUMN heartbeats.slot IS
             'Interval slot of its epoch: (ts - epoch start) / heartbeat interval, rounded down';
         ALTER TABLE node_epoch_rollups
@@ -95,6 +97,10 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION slot_mask_or(bigint[], bigint[])")
     op.execute("ALTER TABLE node_epoch_rollups DROP COLUMN slots_received, DROP COLUMN slots_up")
     op.execute("ALTER TABLE heartbeats DROP COLUMN slot")
+    op.execute(
+        "ALTER TABLE node_epoch_rollups ADD COLUMN received_in_maintenance integer NOT NULL "
+        "DEFAULT 0"
+    )
     op.execute("DROP TABLE price_facts")
     op.execute("DROP INDEX ix_transfers_reward_epoch")
     op.execute("DROP TABLE parameter_sets")

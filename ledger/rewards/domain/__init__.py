@@ -35,6 +35,7 @@ from ledger.rewards.domain.claims import (
     last_matured_epoch,
     maturing_amount,
     maturing_amounts,
+    maturity_lag_epochs,
 )
 from ledger.rewards.domain.eligibility import (
     INELIGIBILITY_REASONS,
@@ -106,6 +107,7 @@ __all__ = [
     "market_factor_ppm",
     "maturing_amount",
     "maturing_amounts",
+    "maturity_lag_epochs",
     "measured_demand_supply",
     "performance_ppm",
     "rating_percentiles_ppm",

@@ -31,12 +31,16 @@ class MaturityFacts(NamedTuple):
     accrued_available: int  # rewards_accrued balance less pending debits (holds)
 
 
+def maturity_lag_epochs(epoch_length_s: int, reward_maturity_s: int) -> int:
+    """How many epochs after its own a reward matures: ``ceil(maturity / length)``."""
+    assert epoch_length_s > 0 and reward_maturity_s >= 0
+    return -(-reward_maturity_s // epoch_length_s)  # ceiling division
+
+
 def last_matured_epoch(epoch: int, epoch_length_s: int, reward_maturity_s: int) -> int:
     """The last epoch whose rewards are claimable when ``epoch`` closes: epoch ``e`` matures
     once ``end(e) + maturity <= end(epoch)``, i.e. ``e <= epoch - ceil(maturity / length)``."""
-    assert epoch_length_s > 0 and reward_maturity_s >= 0
-    lag_epochs = -(-reward_maturity_s // epoch_length_s)  # ceiling division
-    return epoch - lag_epochs
+    return epoch - maturity_lag_epochs(epoch_length_s, reward_maturity_s)
 
 
 def maturing_amount(facts: MaturityFacts) -> int:

@@ -149,11 +149,6 @@ class NetworkConditions:
         # A private sorted copy behind a read-only view: the caller's dict may change later.
         object.__setattr__(self, "resource_demand_supply_ppm", MappingProxyType(copied))
 
-    @property
-    def has_price_feed(self) -> bool:
-        """Whether both prices are known, so the market factor is computed."""
-        return self.reference_price is not None and self.current_price is not None
-
 
 def node_id_key(node: NodeRewardInput) -> str:
     """Sort key of the canonical node order (node id ascending) every step follows."""

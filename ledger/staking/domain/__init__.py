@@ -45,7 +45,6 @@ from ledger.staking.domain.decisions import (
     participant_min_lock_s,
     participant_owner,
     participant_unbonding_period_s,
-    provider_unbonding_period_s,
     under_stake_since,
 )
 from ledger.staking.domain.lifecycle import (
@@ -87,7 +86,6 @@ __all__ = [
     "participant_owner",
     "participant_unbonding_period_s",
     "provider_required_stake_base_units",
-    "provider_unbonding_period_s",
     "request_unbond",
     "stake_at_risk",
     "stake_at_risk_base_units",

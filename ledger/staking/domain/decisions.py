@@ -79,17 +79,6 @@ def under_stake_since(events: Iterable[StakeEvent]) -> int | None:
     return since
 
 
-def provider_unbonding_period_s(provider_types: Iterable[str], params: ParameterSet) -> int:
-    """A provider's unbonding period: the longest of its node types' periods (7 / 14 / 28 d
-    by category), or the shortest type's when it runs no node."""
-    periods = [params.provider_type(t).unbonding_period_s for t in provider_types]
-    if not periods:
-        periods = [
-            min(params.provider_type(t).unbonding_period_s for t in params.providers.type_names)
-        ]
-    return max(periods)
-
-
 def free_to_unbond(available_base_units: int, locked_base_units: int) -> int:
     """Bonded stake that may start unbonding: what is available less what is still locked."""
     assert available_base_units >= 0 and locked_base_units >= 0
@@ -98,7 +87,6 @@ def free_to_unbond(available_base_units: int, locked_base_units: int) -> int:
 
 #: SPEC 5's participants. Hardware providers stake through their provider accounts; the other
 #: two stake in accounts of their own, owned by ``<kind>:<address>``.
-HARDWARE_PROVIDER = "hardware_provider"
 PLATFORM_USER = "platform_user"
 NETWORK_OPERATOR = "network_operator"
 PARTICIPANT_KINDS = (PLATFORM_USER, NETWORK_OPERATOR)
