@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 
+from ledger.epochs import restorations
 from ledger.epochs import service as epochs
 from ledger.kit.db import transaction
 from ledger.kit.errors import Conflict
 from ledger.kit.limits import CLOSE_TIME_LIMIT_S
-from ledger.kit.queue import TASK_CLOSE_DUE, TASK_CLOSE_EPOCH
+from ledger.kit.queue import TASK_CLOSE_DUE, TASK_CLOSE_EPOCH, TASK_RESTORE_REWARDS
 from ledger.runtime import get_runtime
 from workers.celery_app import app
 from workers.common import DB_RETRY, now
@@ -64,3 +65,17 @@ def close_due_epochs() -> int | None:
     if epoch is not None:
         close_epoch.delay(epoch)
     return epoch
+
+
+@app.task(name=TASK_RESTORE_REWARDS, acks_late=True, **DB_RETRY)
+def restore_lost_rewards() -> int:
+    """Beat, every minute: pay back what voided or overturned penalties cost in closed epochs
+    (docs/slashing.md), a few epochs per run, each in its own short transaction."""
+    rt = get_runtime()
+    written, refused = restorations.restore_due(lambda: transaction(rt.engine), now=now())
+    if written:
+        log.info("restored the rewards of %d (penalty, epoch) pairs", written)
+    for line in refused:
+        # A short insurance pool waits for slashes to refill it; changed inputs need a person.
+        log.warning("reward restoration waits: %s", line)
+    return written

@@ -10,6 +10,7 @@ from ledger.api.docs import install_docs
 from ledger.api.errors import install_error_handlers
 from ledger.api.guard import BodyGuard
 from ledger.api.openapi import install_openapi
+from ledger.epochs import router as epochs
 from ledger.kit.limits import MAX_TELEMETRY_BODY_BYTES
 from ledger.prices import router as prices
 from ledger.registry import router as registry
@@ -20,7 +21,7 @@ from ledger.staking import router as staking
 from ledger.telemetry import router as telemetry
 
 #: Every module's router, in the order the OpenAPI document lists them.
-ROUTERS = (health, accounting, registry, telemetry, rewards, prices, staking, slashing)
+ROUTERS = (health, accounting, registry, telemetry, rewards, prices, staking, slashing, epochs)
 #: Routes whose body may exceed MAX_BODY_BYTES, with their own cap.
 BODY_CAPS = {"/v1/telemetry": MAX_TELEMETRY_BODY_BYTES}
 TITLE = "Swarm ledger"

@@ -12,7 +12,9 @@ reward arithmetic, the merkle tree, standing and under-stake rules, transfer cod
 - registry: the nodes active as of the epoch's end, in their version then (``NodeAsOf``);
 - staking: stake compliance (under stake since when) and the providers' commitment tiers, as
   of the epoch's end;
-- slashing: the nodes' standing (jail, tombstone, penalty factor) as of the epoch;
+- slashing: the nodes' standing (jail, tombstone, penalty factor) as of the epoch; for
+  restoring what a reversed penalty cost, the reversed penalties, the epochs each was in
+  effect for, and a node's fair standing without them;
 - rewards: the epoch rows, receipts and merkle leaves, and the epoch's advisory lock
   (``RewardsRepository``, ``EpochRow``);
 - prices: the SWARM price feed as of the epoch's end (reference and current);
@@ -33,7 +35,13 @@ from ledger.params.service import ensure_stored, params_of_hash
 from ledger.prices.service import feed_as_of
 from ledger.registry.repository import NodeAsOf, RegistryRepository
 from ledger.rewards.repository import EpochRow, RewardsRepository
-from ledger.slashing.standing import standings_as_of
+from ledger.slashing.service import get_penalty
+from ledger.slashing.standing import (
+    fair_standing,
+    restoration_span,
+    reversed_penalties,
+    standings_as_of,
+)
 from ledger.staking.service import commitment_tiers_as_of, stake_compliance
 from ledger.telemetry.service import catch_up, epoch_rollups, epoch_rollups_from_raw
 
@@ -49,10 +57,14 @@ __all__ = [
     "ensure_stored",
     "epoch_rollups",
     "epoch_rollups_from_raw",
+    "fair_standing",
     "feed_as_of",
+    "get_penalty",
     "open_provider_accounts",
     "open_system_accounts",
     "params_of_hash",
+    "restoration_span",
+    "reversed_penalties",
     "stake_compliance",
     "standings_as_of",
 ]

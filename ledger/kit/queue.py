@@ -38,6 +38,7 @@ TASK_EVALUATE_EPOCH = "slashing.evaluate_epoch"
 TASK_EVALUATE_DUE = "slashing.evaluate_due_epochs"
 TASK_EXECUTE_SLASHES = "slashing.execute_due"
 TASK_AUDIT = "ledger.audit"
+TASK_RESTORE_REWARDS = "rewards.restore_lost"
 
 
 def make_celery(broker_url: str, task_cls: str | None = None) -> Celery:
@@ -66,6 +67,7 @@ def make_celery(broker_url: str, task_cls: str | None = None) -> Celery:
             "ledger-expire-pending": {"task": TASK_EXPIRE_PENDING, "schedule": EXPIRE_INTERVAL_S},
             "ledger-audit": {"task": TASK_AUDIT, "schedule": AUDIT_INTERVAL_S},
             "slashing-execute-due": {"task": TASK_EXECUTE_SLASHES, "schedule": EXECUTE_INTERVAL_S},
+            "rewards-restore-lost": {"task": TASK_RESTORE_REWARDS, "schedule": EXECUTE_INTERVAL_S},
         },
         timezone="UTC",
     )

@@ -161,6 +161,14 @@ class SlashingRepository:
         ).fetchone()
         return _penalty_row(row) if row else None
 
+    def reversed_penalties(self) -> list[PenaltyRow]:
+        """Every penalty voided or overturned, in the order it was reversed."""
+        rows = self.pg.execute(
+            PENALTY_SELECT + "WHERE o_.penalty_id IS NOT NULL OR e.status = 'voided' "
+            "ORDER BY coalesce(o_.at, e.at), p.id"
+        ).fetchall()
+        return [_penalty_row(r) for r in rows]
+
     def penalties_of_node(self, node_id: str) -> list[PenaltyRow]:
         rows = self.pg.execute(
             PENALTY_SELECT + "WHERE p.node_id = %s ORDER BY p.infraction_at_s, p.id", (node_id,)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from ledger.params.domain import ParameterSet
 from ledger.slashing import domain as sl
-from ledger.slashing.repository import SlashingRepository
+from ledger.slashing.repository import PenaltyRow, SlashingRepository
 
 _PENALTY_FIELDS = {f.name: f for f in dataclasses.fields(sl.Penalty)}
 #: Penalty fields stored as an enum's value, and the enum they are read back as.
@@ -156,37 +156,66 @@ def standings_as_of(
 MAX_RESTORATION_EPOCHS = 2_000
 
 
+def reversed_penalties(conn: Connection) -> list[PenaltyRow]:
+    """Every penalty voided or overturned, in the order it was reversed (the restoration
+    sweep's work list)."""
+    return SlashingRepository(conn).reversed_penalties()
+
+
+def restoration_span(row: PenaltyRow, params: ParameterSet) -> tuple[int, int]:
+    """``(first, last)``: the epochs whose rewards a reversed penalty can have changed.
+
+    They are the epochs whose standing cutoff (``epoch x length + settle grace``) falls after
+    the decision and at or before the void (or overturn): each was computed with the penalty
+    in effect, and every later one with it lifted. ``first > last`` when there is none."""
+    if row.settled_at is None or row.status not in (
+        sl.SlashStatus.VOIDED,
+        sl.SlashStatus.OVERTURNED,
+    ):
+        raise ValueError(f"penalty {row.id} is {row.status}, not reversed")
+    length, grace = params.epoch.epoch_length_s, params.epoch.epoch_settle_grace_s
+    first = (_ts(row.decided_at) - grace) // length + 1  # first cutoff after the decision
+    last = (_ts(row.settled_at) - grace) // length  # last cutoff at or before the reversal
+    if last - first + 1 > MAX_RESTORATION_EPOCHS:
+        raise ValueError(f"penalty {row.id}: {last - first + 1} epochs to restore")
+    return first, last
+
+
+def fair_standing(
+    conn: Connection, epoch: int, params: ParameterSet, node_id: str
+) -> sl.NodeStanding:
+    """The standing ``node_id`` would have had for ``epoch`` had none of its penalties that
+    are reversed by now ever been decided (what its lost rewards are recomputed with).
+
+    Every reversed penalty of the node is left out, not only one: two voided penalties that
+    both jailed it in an epoch restore that epoch once, in full."""
+    reversed_ = frozenset(
+        p.id
+        for p in SlashingRepository(conn).penalties_of_node(node_id)
+        if p.status in (sl.SlashStatus.VOIDED, sl.SlashStatus.OVERTURNED)
+    )
+    replay = standings_as_of(conn, epoch, params, [node_id], exclude_penalties=reversed_)
+    return replay.get(node_id, sl.new_standing(node_id))
+
+
 def standing_lost_to(
     conn: Connection, penalty_id: str, params: ParameterSet
 ) -> list[tuple[int, sl.NodeStanding, sl.NodeStanding]]:
     """The epochs whose rewards a voided or overturned penalty changed, each with the standing
-    the node was paid at and the standing it would have had without the penalty:
-    ``[(epoch, with_it, without_it), ...]``, oldest first.
-
-    These are the epochs whose standing cutoff (``epoch x length + settle grace``) falls after
-    the decision and at or before the void (or overturn). This is slashing's side of restoring
-    the rewards a void owes (issue 15 point 3): the epochs side recomputes each such closed
-    epoch with ``without_it`` and credits the difference (transfer code 305).
+    the node was paid at and its fair standing (:func:`fair_standing`):
+    ``[(epoch, with_it, without_it), ...]``, oldest first; ``[]`` for a penalty not reversed.
     """
-    repo = SlashingRepository(conn)
-    row = repo.get_penalty(penalty_id)
+    row = SlashingRepository(conn).get_penalty(penalty_id)
     if row is None or row.settled_at is None:
         return []
     if row.status not in (sl.SlashStatus.VOIDED, sl.SlashStatus.OVERTURNED):
         return []
-    length, grace = params.epoch.epoch_length_s, params.epoch.epoch_settle_grace_s
-    decided, ended = _ts(row.decided_at), _ts(row.settled_at)
-    first = (decided - grace) // length + 1  # the first cutoff strictly after the decision
-    last = (ended - grace) // length  # the last cutoff at or before the void
-    if last - first + 1 > MAX_RESTORATION_EPOCHS:
-        raise ValueError(f"penalty {penalty_id}: {last - first + 1} epochs to restore")
+    first, last = restoration_span(row, params)
     out = []
     for epoch in range(first, last + 1):
         paid = standings_as_of(conn, epoch, params, [row.node_id]).get(row.node_id)
-        fair = standings_as_of(
-            conn, epoch, params, [row.node_id], exclude_penalties=frozenset({penalty_id})
-        ).get(row.node_id, sl.new_standing(row.node_id))
         paid = paid or sl.new_standing(row.node_id)
+        fair = fair_standing(conn, epoch, params, row.node_id)
         if (paid.status, paid.standing_ppm) != (fair.status, fair.standing_ppm):
             out.append((epoch, paid, fair))
     return out
