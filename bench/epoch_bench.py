@@ -2,6 +2,7 @@
 parts measured in the same run.
 
     .venv/bin/python -m bench.epoch_bench [--nodes 100000] [--per-provider 10] [--million]
+        [--violating 0.2]
 
 Set-up (not timed): a fresh database (DATABASE_URL or the embedded PostgreSQL) with N nodes of
 all nine types, N / per-provider providers with enough bonded stake, and one epoch of rollups.
@@ -10,6 +11,12 @@ commit). Baselines: the integer reward arithmetic alone over the same inputs, a 
 transfer rows as the close posts, and the keccak tree with its proofs. Goals (issue 4): the
 close within 3x the sum of the baselines and under 10 s for 100,000 nodes. --million also
 prints time and peak memory of the pure computation (rewards + tree) for 1,000,000 nodes.
+
+Then the slashing evaluation of the same epoch, timed beside the close (issue 10 point 13):
+``--violating`` (default 0.2) of the nodes were down a third of the epoch, every k-th node, so
+no region is more than that share down (not a correlated outage) and each is one penalty
+(a first offence: a warning, decided, recorded and appealable like any other). Goals: the
+evaluation no slower than the close, and both together under 15 s.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from ledger.params.domain import DEFAULT_PARAMS as P
 from ledger.params.domain.epochs import epoch_settles_at
 from ledger.rewards.domain import NetworkConditions, NodeRewardInput, compute_epoch
 from ledger.rewards.domain.merkle import build_tree
+from ledger.slashing import service as slashing
 from ledger.telemetry.domain import NodeEpochRollup
 from ledger.telemetry.repository import mask_to_words
 
@@ -43,7 +51,7 @@ HW = {"individual": (1, "rtx4090", 64, 4, 1), "datacenter": (128, "h100", 2048, 
       "edge": (16, "l40s", 512, 40, 40)}  # fmt: skip
 
 
-def setup(url: str, n: int, per_provider: int, epoch: int) -> None:
+def setup(url: str, n: int, per_provider: int, epoch: int, violating: float) -> None:
     rng = random.Random(7)
     start = epoch * P.epoch.epoch_length_s
     before = dt.datetime.fromtimestamp(start - 60, dt.UTC)
@@ -80,12 +88,17 @@ def setup(url: str, n: int, per_provider: int, epoch: int) -> None:
             ) as cp,
         ):
             for i in range(n):
-                rec = rng.randint(expected // 2, expected)
-                up = rng.randint(rec * 9 // 10, rec)
+                # Down for a third of the epoch, a violation: every k-th node, so no region is
+                # more than `violating` down (20% is not a correlated outage; more would be).
+                if violating and i % round(1 / violating) == 0:
+                    rec = up = expected * 2 // 3
+                else:
+                    rec = rng.randint(expected * 99 // 100, expected)
+                    up = rec
                 rated = rng.randint(0, 3)
                 # Slot masks: the first `rec` slots received, the first `up` of them up.
                 cp.write_row((epoch, f"node-{i}", rec, up,
-                              rng.randint(0, 500), rng.randint(0, 10), rec * 600_000, rec * 900,
+                              rng.randint(100, 500), rng.randint(0, 2), rec * 600_000, rec * 900,
                               rated * 4, rated, mask_to_words((1 << rec) - 1),
                               mask_to_words((1 << up) - 1)))  # fmt: skip
         with (
@@ -93,7 +106,7 @@ def setup(url: str, n: int, per_provider: int, epoch: int) -> None:
             cur.copy("COPY rollup_latency (epoch, node_id, latency_ms, count) FROM STDIN") as cp,
         ):
             for i in range(n):
-                cp.write_row((epoch, f"node-{i}", rng.randint(5, 200), expected))
+                cp.write_row((epoch, f"node-{i}", rng.randint(5, 40), expected))
         c.commit()
     # Provider accounts and enough bonded stake, through the real services.
     eng = make_engine(url, app_role="swarm_ledger_app")
@@ -167,11 +180,12 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=100_000)
     ap.add_argument("--per-provider", type=int, default=10)
     ap.add_argument("--million", action="store_true")
+    ap.add_argument("--violating", type=float, default=0.2, help="share of nodes down a third")
     args = ap.parse_args()
     srv = server_url()
     url = fresh_db(srv)
     epoch = 493_000  # an hourly epoch in 2026
-    setup(url, args.nodes, args.per_provider, epoch)
+    setup(url, args.nodes, args.per_provider, epoch, args.violating)
     eng = make_engine(url, app_role="swarm_ledger_app")
     now = dt.datetime.fromtimestamp(epoch_settles_at(epoch, P), dt.UTC)
 
@@ -202,6 +216,15 @@ def main() -> None:
     print(f"baselines: reward arithmetic {arith_s:.2f}s + COPY of {paid:,} transfers "
           f"{copy_s:.2f}s + keccak tree and proofs {tree_s:.2f}s = {base:.2f}s")  # fmt: skip
     print(f"ratio close / baselines {close_s / base:.2f}x (goals <= 3x and < 10 s)")
+
+    # The slashing evaluation of the same epoch, as the worker runs it (issue 10 point 13).
+    t0 = time.perf_counter()
+    with transaction(eng) as conn:
+        decided = slashing.evaluate_epoch(conn, epoch, now=now, params=P)
+    eval_s = time.perf_counter() - t0
+    print(f"slashing evaluation: {len(decided):,} penalties decided in {eval_s:.2f}s; "
+          f"evaluation / close {eval_s / close_s:.2f}x, close + evaluation "
+          f"{close_s + eval_s:.2f}s (goals <= 1x and < 15 s)")  # fmt: skip
     eng.dispose()
     if args.million:
         n = 1_000_000

@@ -11,6 +11,7 @@ from ledger.kit.limits import EVALUATE_SWEEP_EPOCHS
 from ledger.kit.queue import TASK_EVALUATE_DUE, TASK_EVALUATE_EPOCH, TASK_EXECUTE_SLASHES
 from ledger.runtime import get_runtime
 from ledger.slashing import service as slashing
+from ledger.telemetry import service as telemetry
 from workers.celery_app import app
 from workers.common import DB_RETRY, now
 
@@ -22,10 +23,12 @@ def evaluate_epoch(epoch: int) -> int:
     """Detect the epoch's violations and decide penalties, once: the evaluation is recorded in
     its own transaction, and a duplicate waits on the epoch's lock, then finds it recorded."""
     rt = get_runtime()
+    with transaction(rt.engine) as conn:  # its own short transaction: rollups never wait
+        telemetry.catch_up(conn, now=now())
     with transaction(rt.engine) as conn:
         if not epochs.begin_evaluation(conn, epoch):
             return 0
-        decided = slashing.evaluate_epoch(conn, epoch, now=now(), params=rt.params)
+        decided = slashing.evaluate_epoch(conn, epoch, now=now(), params=rt.params, catch_up=False)
         epochs.record_evaluation(conn, epoch, len(decided), now())
     log.info("evaluated epoch %d: %d penalties decided", epoch, len(decided))
     return len(decided)

@@ -154,6 +154,18 @@ class LedgerRepository:
         ).fetchall()
         return {r[0]: int(r[1]) for r in rows}
 
+    def accounts_of(
+        self, owners: Sequence[str], kinds: Sequence[str], asset: str = "SWARM"
+    ) -> dict[str, dict[str, AccountRow]]:
+        """owner -> kind -> account with its balances, for many owners in one query."""
+        out: dict[str, dict[str, AccountRow]] = {}
+        for row in self._accounts(
+            "a.owner = ANY(%s::text[]) AND a.kind = ANY(%s::text[]) AND a.asset = %s",
+            (list(owners), list(kinds), asset),
+        ):
+            out.setdefault(row.owner, {})[row.kind] = row
+        return out
+
     def get_account(self, account_id: int) -> AccountRow | None:
         rows = self._accounts("a.id = %s", (account_id,))
         return rows[0] if rows else None

@@ -137,6 +137,15 @@ class RewardsRepository:
         ).fetchall()
         return {r[0]: (int(r[1]), dict(zip(r[3], r[2], strict=True))) for r in rows}
 
+    def node_amounts(self, epoch: int, node_ids: Sequence[str]) -> dict[str, int]:
+        """node_id -> amount paid in ``epoch``, for the given nodes only (no receipt bodies)."""
+        rows = self.pg.execute(
+            "SELECT node_id, amount_base_units::text FROM reward_receipts "
+            "WHERE epoch = %s AND node_id = ANY(%s::text[])",
+            (epoch, list(node_ids)),
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
     def leaves(self, epoch: int) -> dict[str, tuple[int, int, bytes]]:
         rows = self.pg.execute(
             "SELECT provider_id, epoch_amount_base_units::text, cumulative_base_units::text, "

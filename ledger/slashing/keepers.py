@@ -10,8 +10,9 @@ rules) and the ``kit`` toolbox are imported where they are used.
   transfer batch that places, posts, voids, splits and refunds a slash;
 - registry: a node's provider, the nodes and hardware identities active as of an epoch's end;
 - telemetry: every queued batch rolled up before an epoch is judged, and its rollups;
-- staking: the stake at risk of an infraction, the provider's unbonding entries (what a hold
-  may take from each) and stake compliance (under stake) as of an epoch's end;
+- staking: the providers' bonded-stake movements (the stake at risk of an infraction), their
+  unbonding entries (what a hold may take from each, locked) and stake compliance (under
+  stake) as of an epoch's end;
 - rewards: the nodes' rewards of an epoch (what the ladder's reward multiplier withholds).
 """
 
@@ -22,7 +23,7 @@ from ledger.accounting.service import create_transfers, open_system_accounts
 from ledger.registry.repository import NodeAsOf, RegistryRepository
 from ledger.rewards.repository import RewardsRepository
 from ledger.staking.repository import StakingRepository
-from ledger.staking.service import stake_at_risk, stake_compliance, unbonding_entries
+from ledger.staking.service import stake_compliance, unbonding_entries_of
 from ledger.telemetry.service import catch_up, epoch_rollups
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "create_transfers",
     "epoch_rollups",
     "open_system_accounts",
-    "stake_at_risk",
     "stake_compliance",
-    "unbonding_entries",
+    "unbonding_entries_of",
 ]

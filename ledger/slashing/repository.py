@@ -9,6 +9,7 @@ if it has one, else the status it was decided with (``warning`` / ``pending``, i
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,68 @@ PENALTY_SELECT = (
 )
 
 
+_INSERT_VIOLATION = (
+    "INSERT INTO slash_violations (id, node_id, provider_id, kind, klass, "
+    "infraction_epoch, infraction_at_s, evidence, evidence_digest, severity, "
+    "severity_units, duplicate_count, waived, waiver, recorded_at) VALUES (%(id)s, "
+    "%(node_id)s, %(provider_id)s, %(kind)s, %(klass)s, %(infraction_epoch)s, "
+    "%(infraction_at_s)s, %(evidence)s, %(evidence_digest)s, %(severity)s, "
+    "%(severity_units)s, %(duplicate_count)s, %(waived)s, %(waiver)s, %(recorded_at)s) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+_INSERT_PENALTY = (
+    "INSERT INTO slash_penalties (id, violation_id, node_id, provider_id, kind, klass, "
+    "infraction_epoch, infraction_at_s, outcome, offence_number, slash_fraction_ppm, "
+    "stake_at_risk_base_units, slash_base_units, from_rewards_base_units, "
+    "from_stake_base_units, jail_until_s, tombstone, appeal_deadline_s, status, rule, "
+    "decided_at, document) VALUES (%(id)s, %(violation_id)s, %(node_id)s, "
+    "%(provider_id)s, %(kind)s, %(klass)s, %(infraction_epoch)s, %(infraction_at_s)s, "
+    "%(outcome)s, %(offence_number)s, %(slash_fraction_ppm)s, "
+    "%(stake_at_risk_base_units)s, %(slash_base_units)s, %(from_rewards_base_units)s, "
+    "%(from_stake_base_units)s, %(jail_until_s)s, %(tombstone)s, %(appeal_deadline_s)s, "
+    "%(status)s, %(rule)s, %(decided_at)s, %(document)s) ON CONFLICT (id) DO NOTHING"
+)
+
+
+#: Column types of the batch inserts (``jsonb_to_recordset`` needs them).
+_VIOLATION_COLUMNS = (
+    "id text, node_id text, provider_id text, kind text, klass text, infraction_epoch bigint, "
+    "infraction_at_s bigint, evidence jsonb, evidence_digest text, severity text, "
+    "severity_units integer, duplicate_count integer, waived boolean, waiver jsonb, "
+    "recorded_at timestamptz"
+)
+_PENALTY_COLUMNS = (
+    "id text, violation_id text, node_id text, provider_id text, kind text, klass text, "
+    "infraction_epoch bigint, infraction_at_s bigint, outcome text, offence_number integer, "
+    "slash_fraction_ppm bigint, stake_at_risk_base_units numeric, slash_base_units numeric, "
+    "from_rewards_base_units numeric, from_stake_base_units numeric, jail_until_s bigint, "
+    "tombstone boolean, appeal_deadline_s bigint, status text, rule text, "
+    "decided_at timestamptz, document jsonb"
+)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _insert_json(pg: Any, table: str, typed_columns: str, rows: Sequence[dict[str, Any]]) -> None:
+    """``INSERT ... ON CONFLICT (id) DO NOTHING`` of many rows in one statement: the rows as
+    one JSON array (PostgreSQL parses it far faster than it runs one INSERT per row)."""
+    if not rows:
+        return
+    names = ", ".join(c.split()[0] for c in typed_columns.split(", "))
+    # The standard library's encoder: amounts beyond 64 bits stay JSON numbers (as Jsonb
+    # stores them one row at a time), which orjson refuses.
+    payload = json.dumps(rows, separators=(",", ":"), default=_json_default)
+    pg.execute(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM "
+        f"jsonb_to_recordset(%s::jsonb) AS x({typed_columns}) ON CONFLICT (id) DO NOTHING",
+        (payload,),
+    )
+
+
 def _penalty_row(r: Sequence[Any]) -> PenaltyRow:
     return PenaltyRow(
         r[0], r[1], r[2], r[3], ViolationKind(r[4]), ViolationClass(r[5]), int(r[6]), int(r[7]),
@@ -87,13 +150,7 @@ class SlashingRepository:
     def insert_violation(self, v: dict[str, Any]) -> bool:
         """Record a violation; False when its id was already recorded (nothing changes)."""
         cur = self.pg.execute(
-            "INSERT INTO slash_violations (id, node_id, provider_id, kind, klass, "
-            "infraction_epoch, infraction_at_s, evidence, evidence_digest, severity, "
-            "severity_units, duplicate_count, waived, waiver, recorded_at) VALUES (%(id)s, "
-            "%(node_id)s, %(provider_id)s, %(kind)s, %(klass)s, %(infraction_epoch)s, "
-            "%(infraction_at_s)s, %(evidence)s, %(evidence_digest)s, %(severity)s, "
-            "%(severity_units)s, %(duplicate_count)s, %(waived)s, %(waiver)s, %(recorded_at)s) "
-            "ON CONFLICT (id) DO NOTHING",
+            _INSERT_VIOLATION,
             {
                 **v,
                 "evidence": Jsonb(v["evidence"]),
@@ -101,6 +158,11 @@ class SlashingRepository:
             },
         )
         return bool(cur.rowcount)
+
+    def insert_violations(self, values: Sequence[dict[str, Any]]) -> None:
+        """Record many violations in one statement (ids already recorded are left): the rows
+        go as one JSON array, unpacked by ``jsonb_to_recordset``."""
+        _insert_json(self.pg, "slash_violations", _VIOLATION_COLUMNS, values)
 
     def get_violation(self, violation_id: str) -> dict[str, Any] | None:
         """A recorded violation by id (its columns), or None."""
@@ -136,20 +198,29 @@ class SlashingRepository:
     # --- penalties ----------------------------------------------------------------------------
 
     def insert_penalty(self, p: dict[str, Any]) -> bool:
-        cur = self.pg.execute(
-            "INSERT INTO slash_penalties (id, violation_id, node_id, provider_id, kind, klass, "
-            "infraction_epoch, infraction_at_s, outcome, offence_number, slash_fraction_ppm, "
-            "stake_at_risk_base_units, slash_base_units, from_rewards_base_units, "
-            "from_stake_base_units, jail_until_s, tombstone, appeal_deadline_s, status, rule, "
-            "decided_at, document) VALUES (%(id)s, %(violation_id)s, %(node_id)s, "
-            "%(provider_id)s, %(kind)s, %(klass)s, %(infraction_epoch)s, %(infraction_at_s)s, "
-            "%(outcome)s, %(offence_number)s, %(slash_fraction_ppm)s, "
-            "%(stake_at_risk_base_units)s, %(slash_base_units)s, %(from_rewards_base_units)s, "
-            "%(from_stake_base_units)s, %(jail_until_s)s, %(tombstone)s, %(appeal_deadline_s)s, "
-            "%(status)s, %(rule)s, %(decided_at)s, %(document)s) ON CONFLICT (id) DO NOTHING",
-            {**p, "document": Jsonb(p["document"])},
-        )
+        cur = self.pg.execute(_INSERT_PENALTY, {**p, "document": Jsonb(p["document"])})
         return bool(cur.rowcount)
+
+    def insert_penalties(self, values: Sequence[dict[str, Any]]) -> list[PenaltyRow]:
+        """Record many decided penalties in one statement (as :meth:`insert_violations`) and
+        return them as rows, as :meth:`get_penalty` would read them back (none is settled yet;
+        the document as JSON gives it back). The caller has checked none is recorded yet."""
+        _insert_json(self.pg, "slash_penalties", _PENALTY_COLUMNS, values)
+        return [
+            _penalty_row(
+                [v[c.split()[0]] for c in _PENALTY_COLUMNS.split(", ")[:-1]]
+                + [None, json.loads(json.dumps(v["document"], default=_json_default))]
+            )
+            for v in values
+        ]
+
+    def decided_violations(self, violation_ids: Sequence[str]) -> set[str]:
+        """The violations among ``violation_ids`` that already have a penalty."""
+        rows = self.pg.execute(
+            "SELECT violation_id FROM slash_penalties WHERE violation_id = ANY(%s::text[])",
+            (list(violation_ids),),
+        ).fetchall()
+        return {r[0] for r in rows}
 
     def get_penalty(self, penalty_id: str) -> PenaltyRow | None:
         row = self.pg.execute(PENALTY_SELECT + "WHERE p.id = %s", (penalty_id,)).fetchone()
@@ -179,15 +250,23 @@ class SlashingRepository:
         self, node_id: str, klass: str, before_epoch: int
     ) -> list[tuple[int, bool]]:
         """(infraction_at_s, counted) of the node's decided offences of ``klass`` in epochs
-        before ``before_epoch``; a voided penalty is not counted."""
-        rows = self.pg.execute(
-            "SELECT p.infraction_at_s, e.status IS DISTINCT FROM 'voided' AND NOT EXISTS "
-            "(SELECT 1 FROM slash_penalty_overturns o WHERE o.penalty_id = p.id) "
+        before ``before_epoch``; a voided or overturned penalty is not counted."""
+        return self.offence_histories([node_id], klass, before_epoch).get(node_id, [])
+
+    def offence_histories(
+        self, node_ids: Sequence[str], klass: str, before_epoch: int
+    ) -> dict[str, list[tuple[int, bool]]]:
+        """:meth:`offence_history` of many nodes in one query: node -> its offences."""
+        out: dict[str, list[tuple[int, bool]]] = {}
+        for node_id, at_s, counted in self.pg.execute(
+            "SELECT p.node_id, p.infraction_at_s, e.status IS DISTINCT FROM 'voided' AND NOT "
+            "EXISTS (SELECT 1 FROM slash_penalty_overturns o WHERE o.penalty_id = p.id) "
             "FROM slash_penalties p LEFT JOIN slash_penalty_events e ON e.penalty_id = p.id "
-            "WHERE p.node_id = %s AND p.klass = %s AND p.infraction_epoch < %s",
-            (node_id, klass, before_epoch),
-        ).fetchall()
-        return [(int(r[0]), bool(r[1])) for r in rows]
+            "WHERE p.node_id = ANY(%s::text[]) AND p.klass = %s AND p.infraction_epoch < %s",
+            (list(node_ids), klass, before_epoch),
+        ).fetchall():
+            out.setdefault(node_id, []).append((int(at_s), bool(counted)))
+        return out
 
     def count_penalties(self, node_id: str, kind: str) -> int:
         """The node's earlier penalties of ``kind`` that are final: executed and not overturned.

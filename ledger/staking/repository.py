@@ -103,59 +103,83 @@ class StakingRepository:
         """Serialize, until the end of the transaction, everything that reads an owner's
         unbonding entries and then moves them (a withdrawal, a slash hold), so two of them
         never both take the same remaining amount."""
+        self.lock_entries_of([owner])
+
+    def lock_entries_of(self, owners: Sequence[str]) -> None:
+        """:meth:`lock_entries` for many owners in one statement, in a fixed order (two callers
+        locking overlapping sets never deadlock)."""
         self.pg.execute(
-            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ENTRIES_LOCK_NAMESPACE, owner)
+            "SELECT pg_advisory_xact_lock(%s, hashtext(o)) FROM "
+            "(SELECT DISTINCT unnest(%s::text[]) AS o ORDER BY 1) s",
+            (ENTRIES_LOCK_NAMESPACE, list(owners)),
         )
 
     def bonded_movements(self, provider_id: str, before: dt.datetime) -> list[tuple[float, int]]:
         """The provider's posted ``stake_bonded`` movements before ``before``: (at, signed)."""
-        rows = self.pg.execute(
-            "SELECT t.created_at, (CASE WHEN t.credit_account_id = a.id THEN t.amount "
+        return self.bonded_movements_of([provider_id], before).get(provider_id, [])
+
+    def bonded_movements_of(
+        self, providers: Sequence[str], before: dt.datetime
+    ) -> dict[str, list[tuple[float, int]]]:
+        """:meth:`bonded_movements` of many providers in one query: provider -> movements."""
+        out: dict[str, list[tuple[float, int]]] = {}
+        for owner, at, delta in self.pg.execute(
+            "SELECT a.owner, t.created_at, (CASE WHEN t.credit_account_id = a.id THEN t.amount "
             "ELSE -t.amount END)::text FROM accounts a JOIN transfers t "
             "ON (t.credit_account_id = a.id OR t.debit_account_id = a.id) "
-            "WHERE a.kind = 'stake_bonded' AND a.owner = %s AND t.created_at < %s "
+            "WHERE a.kind = 'stake_bonded' AND a.owner = ANY(%s::text[]) AND t.created_at < %s "
             "AND t.kind IN ('posted', 'post_pending', 'reversal')",
-            (provider_id, before),
-        ).fetchall()
-        return [(at.timestamp(), int(delta)) for at, delta in rows]
+            (list(providers), before),
+        ).fetchall():
+            out.setdefault(owner, []).append((at.timestamp(), int(delta)))
+        return out
 
     def unbonding_entries(self, provider_id: str) -> list[UnbondingEntry]:
         """The provider's unbonding entries (its ``unbond:`` transfers), each with what is left
         of it after the holds, voids, refunds and withdrawals that name it."""
+        return self.unbonding_entries_of([provider_id]).get(provider_id, [])
+
+    def unbonding_entries_of(self, owners: Sequence[str]) -> dict[str, list[UnbondingEntry]]:
+        """:meth:`unbonding_entries` of many owners in two queries: owner -> entries, in the
+        order they were requested."""
+        owners = list(owners)
         entries = self.pg.execute(
-            "SELECT t.id, t.amount::text, extract(epoch FROM t.created_at), "
+            "SELECT a.owner, t.id, t.amount::text, extract(epoch FROM t.created_at), "
             "(t.metadata->>'withdrawable_at_s')::bigint FROM transfers t "
             "JOIN accounts a ON a.id = t.credit_account_id "
-            "WHERE a.owner = %s AND a.kind = 'stake_unbonding' AND t.code = %s "
+            "WHERE a.owner = ANY(%s::text[]) AND a.kind = 'stake_unbonding' AND t.code = %s "
             "ORDER BY t.seq",
-            (provider_id, codes.STAKE_UNBOND),
+            (owners, codes.STAKE_UNBOND),
         ).fetchall()
         moves: dict[str, list[tuple[str, int]]] = {}
-        for entry_id, code, kind, amount in self.pg.execute(
-            "SELECT t.metadata->>'unbond_transfer_id', t.code, t.kind, t.amount::text "
-            "FROM transfers t JOIN accounts a "
-            "ON (a.id = t.debit_account_id OR a.id = t.credit_account_id) "
-            "WHERE a.owner = %s AND a.kind = 'stake_unbonding' "
-            "AND t.metadata ? 'unbond_transfer_id' UNION ALL "
-            # Withdrawals made before entries were named pay the entry of the same request.
-            "SELECT 'unbond:' || substr(t.id, 10), t.code, t.kind, t.amount::text "
-            "FROM transfers t JOIN accounts a ON a.id = t.debit_account_id "
-            "WHERE a.owner = %s AND a.kind = 'stake_unbonding' AND t.code = %s "
-            "AND NOT t.metadata ? 'unbond_transfer_id'",
-            (provider_id, provider_id, codes.STAKE_WITHDRAW),
-        ).fetchall():
-            move = _ENTRY_MOVES.get((int(code), kind))
-            if move is not None:
-                moves.setdefault(entry_id, []).append((move, int(amount)))
-        return [
-            UnbondingEntry(
-                eid,
-                int(float(at)),
-                int(float(at)) if ready is None else int(ready),
-                entry_remaining(int(amount), moves.get(eid, [])),
+        if entries:
+            for entry_id, code, kind, amount in self.pg.execute(
+                "SELECT t.metadata->>'unbond_transfer_id', t.code, t.kind, t.amount::text "
+                "FROM transfers t JOIN accounts a "
+                "ON (a.id = t.debit_account_id OR a.id = t.credit_account_id) "
+                "WHERE a.owner = ANY(%s::text[]) AND a.kind = 'stake_unbonding' "
+                "AND t.metadata ? 'unbond_transfer_id' UNION ALL "
+                # Withdrawals made before entries were named pay the entry of the same request.
+                "SELECT 'unbond:' || substr(t.id, 10), t.code, t.kind, t.amount::text "
+                "FROM transfers t JOIN accounts a ON a.id = t.debit_account_id "
+                "WHERE a.owner = ANY(%s::text[]) AND a.kind = 'stake_unbonding' AND t.code = %s "
+                "AND NOT t.metadata ? 'unbond_transfer_id'",
+                (owners, owners, codes.STAKE_WITHDRAW),
+            ).fetchall():
+                move = _ENTRY_MOVES.get((int(code), kind))
+                if move is not None:
+                    moves.setdefault(entry_id, []).append((move, int(amount)))
+        out: dict[str, list[UnbondingEntry]] = {}
+        for owner, eid, amount, at, ready in entries:
+            out.setdefault(owner, []).append(
+                UnbondingEntry(
+                    eid,
+                    int(float(at)),
+                    int(float(at)) if ready is None else int(ready),
+                    entry_remaining(int(amount), moves.get(eid, [])),
+                )
             )
-            for eid, amount, at, ready in entries
-        ]
+        return out
 
     def node_version_history(
         self, provider_id: str, before: dt.datetime

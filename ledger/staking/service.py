@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -143,6 +143,28 @@ def stake_at_risk(conn: Connection, provider_id: str, infraction_at: dt.datetime
     stake just before it, so stake that started unbonding at or after it is included."""
     movements = StakingRepository(conn).bonded_movements(provider_id, infraction_at)
     return st.stake_at_risk_base_units(movements, int(infraction_at.timestamp()))
+
+
+def stakes_at_risk(
+    conn: Connection, infractions: Collection[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """:func:`stake_at_risk` of many ``(provider, infraction_at_s)`` in one query."""
+    if not infractions:
+        return {}
+    latest = dt.datetime.fromtimestamp(max(t for _, t in infractions), dt.UTC)
+    movements = StakingRepository(conn).bonded_movements_of(
+        sorted({p for p, _ in infractions}), latest
+    )
+    return {(p, t): st.stake_at_risk_base_units(movements.get(p, []), t) for p, t in infractions}
+
+
+def unbonding_entries_of(
+    conn: Connection, providers: Sequence[str]
+) -> dict[str, list[st.UnbondingEntry]]:
+    """:func:`unbonding_entries` of many providers (all locked, in one fixed order)."""
+    repo = StakingRepository(conn)
+    repo.lock_entries_of(providers)
+    return repo.unbonding_entries_of(providers)
 
 
 def unbonding_entries(conn: Connection, provider_id: str) -> list[st.UnbondingEntry]:

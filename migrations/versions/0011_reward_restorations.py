@@ -44,7 +44,7 @@ def upgrade() -> None:
             FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
         CREATE INDEX ix_reward_restorations_node_epoch ON reward_restorations (node_id, epoch);
         COMMENT ON TABLE reward_restorations IS
-            'Rewards a voided or overturned penalty cost, recomputed per closed epoch and paid back';
+            'Rewards a reversed penalty cost, recomputed per closed epoch and paid back';
         """
     )
     op.execute(f"GRANT SELECT, INSERT ON reward_restorations TO {APP_ROLE}")

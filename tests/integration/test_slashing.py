@@ -381,3 +381,37 @@ def test_under_stake_is_recorded_once_per_streak_without_a_slash(engine: Engine)
     assert all(p.slash_base_units == 0 and p.status == "warning" for p in under)
     assert [p for p in again if p.kind == "under_stake"] == []
     assert slash_transfers(engine) == []
+
+
+def test_penalties_of_one_provider_decided_together_see_each_others_holds(
+    engine: Engine,
+) -> None:
+    """Issue 10 point 13: an epoch's penalties are decided in one batch. Two nodes of one
+    provider slashed in the same evaluation take the rewards first in node order, the second
+    only what the first left, then stake: as if decided one at a time, never overdrawn."""
+    nodes = make_fleet(engine, 10, params=P)  # 2 of 10 down is 20%: not an outage
+    epoch = future_epoch(P)
+    provider = nodes[0].provider_id
+    bond(engine, nodes, at(epoch * 60 - 2), swarm=1_000_000)
+    slash = 1_000_000 * SWARM // 1000  # second offence: 0.1% of the stake at risk
+    give_rewards(engine, provider, slash * 3 // 2, epoch * 60 - 1)
+    downed = sorted(n.node_id for n in nodes[:2])
+    off = lambda n, k: None if n.node_id in downed else {}  # noqa: E731
+    send_epoch(engine, nodes, epoch, P, off)
+    send_epoch(engine, nodes, epoch + 1, P, off)
+    assert [p.status for p in evaluate(engine, epoch, settled(epoch + 1))] == ["warning"] * 2
+    first, second = sorted(evaluate(engine, epoch + 1), key=lambda p: p.node_id)
+    assert [first.node_id, second.node_id] == downed
+    with engine.connect() as conn:  # the rows returned are the rows stored
+        assert [slashing.get_penalty(conn, p.id) for p in (first, second)] == [first, second]
+    assert first.stake_at_risk_base_units == second.stake_at_risk_base_units == 1_000_000 * SWARM
+    assert (first.from_rewards_base_units, first.from_stake_base_units) == (slash, 0)
+    assert (second.from_rewards_base_units, second.from_stake_base_units) == (
+        slash // 2,
+        slash // 2,
+    )
+    after = counters(engine, provider)
+    assert available(after, provider, "rewards_accrued") == 0
+    assert available(after, provider, "stake_bonded") == 1_000_000 * SWARM - slash // 2
+    assert after[("system", "slash_escrow")][2] == 2 * slash
+    assert ledger_ok(engine)

@@ -76,7 +76,12 @@ def canonical_evidence(
 
 def evidence_digest(evidence: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
     """SHA-256 (lower-case hex) of the canonical evidence as compact ASCII JSON pairs."""
-    return sha256_json([[k, v] for k, v in canonical_evidence(evidence)])
+    return canonical_digest(canonical_evidence(evidence))
+
+
+def canonical_digest(canonical: tuple[tuple[str, str], ...]) -> str:
+    """:func:`evidence_digest` of evidence already in canonical form (not checked again)."""
+    return sha256_json([[k, v] for k, v in canonical])
 
 
 def violation_id(kind: str, node_id: str, infraction_epoch: int, digest: str) -> str:

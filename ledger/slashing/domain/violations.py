@@ -13,7 +13,7 @@ from ledger.slashing.domain.errors import (
     require_int,
     require_str,
 )
-from ledger.slashing.domain.evidence import canonical_evidence, evidence_digest, violation_id
+from ledger.slashing.domain.evidence import canonical_digest, canonical_evidence, violation_id
 from ledger.slashing.domain.kinds import KIND_CLASS, Severity, ViolationClass, ViolationKind
 
 
@@ -64,11 +64,12 @@ class Violation:
 
     def _check_identity(self) -> None:
         """Evidence canonical, digest and id derived from it."""
-        if canonical_evidence(self.evidence) != self.evidence:
+        canonical = canonical_evidence(self.evidence)
+        if canonical != self.evidence:
             raise SlashingError(
                 "use canonical_evidence()", code="evidence_not_canonical", field="evidence"
             )
-        if self.evidence_digest != evidence_digest(self.evidence):
+        if self.evidence_digest != canonical_digest(canonical):
             raise SlashingError(
                 "does not match evidence", code="digest_mismatch", field="evidence_digest"
             )
@@ -132,7 +133,7 @@ def make_violation(
     string values (as an API or a report gives them)."""
     violation_kind = _require_kind(kind)
     canonical = canonical_evidence(evidence)
-    digest = evidence_digest(canonical)
+    digest = canonical_digest(canonical)
     require_str("node_id", node_id)
     require_int("infraction_epoch", infraction_epoch)
     return Violation(
