@@ -6,15 +6,26 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The Solidity toolchain (solcjs, OpenZeppelin, anvil) from package-lock.json; npm ci again only
+# when the lock changes. Not --omit=optional: the anvil binary is an optional platform package.
+NODE_STAMP := node_modules/.installed
 
-.PHONY: run test test-slow schemathesis lint bench lock clean
+.PHONY: run test test-slow schemathesis lint bench bench-settlement contracts lock clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml $(NODE_STAMP)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
+
+$(NODE_STAMP): package-lock.json package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# Recompile the Solidity sources into ledger/chain/artifacts/ (committed; a test checks them).
+contracts: $(NODE_STAMP)
+	node scripts/compile_contracts.js
 
 run: $(STAMP)
 	$(BIN)/swarm-ledger demo
@@ -52,6 +63,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.telemetry_bench
 	$(BIN)/python -m bench.epoch_bench
 
+# Gas of a root post, a claim and a slash on anvil, beside a plain token transfer.
+bench-settlement: $(STAMP)
+	$(BIN)/python -m bench.settlement_bench
+
 lock:
 	rm -rf /tmp/swarm-lock-venv && $(PYTHON) -m venv /tmp/swarm-lock-venv
 	/tmp/swarm-lock-venv/bin/pip install -q -e '.[dev]'
@@ -60,4 +75,4 @@ lock:
 	mv requirements.lock.tmp requirements.lock && rm requirements.lock.new
 
 clean:
-	rm -rf $(VENV) .swarm-ledger
+	rm -rf $(VENV) .swarm-ledger node_modules
