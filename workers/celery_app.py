@@ -52,7 +52,11 @@ class BoundedTask(Task):  # type: ignore[misc]
 
 
 BROKER_URL = resolve_redis_url(get_settings()).url
-app = make_celery(BROKER_URL, task_cls="workers.celery_app:BoundedTask")
+app = make_celery(
+    BROKER_URL,
+    task_cls="workers.celery_app:BoundedTask",
+    settle=bool(get_settings().chain_rpc_url),
+)
 app.conf.broker_transport = "workers.broker:Transport"
 #: One task module per ledger module.
 app.conf.include = [
@@ -60,6 +64,7 @@ app.conf.include = [
     "workers.telemetry",
     "workers.epochs",
     "workers.slashing",
+    "workers.settlement",
 ]
 
 

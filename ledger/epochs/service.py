@@ -26,6 +26,7 @@ from ledger.epochs.repository import (
     EVALUATE_LOCK_NAMESPACE,
     StepsRepository,
 )
+from ledger.kit import outbox
 from ledger.kit.errors import Conflict, NotFound
 from ledger.kit.money import PPM
 from ledger.params.domain import ParameterSet
@@ -186,9 +187,25 @@ def close_epoch(
     values = _epoch_values(epoch, result, network, digest, root, leaf_count, now)
     values["network"] = orjson.dumps({**_plain(network), "price_feed": feed}).decode()
     repo.insert_epoch(values)
+    if leaf_count:  # a root with nothing claimable yet (all zeros) is never posted
+        outbox.put(conn, "root", str(epoch), root_payload(epoch, root, digest, result.params_hash,
+                                                         leaf_count), now)  # fmt: skip
     row = repo.get_epoch(epoch)
     assert row is not None
     return CloseResult(row, closed_now=True, rewards=result)
+
+
+def root_payload(
+    epoch: int, root: bytes, inputs: str, params_hash: str, leaf_count: int
+) -> dict[str, Any]:
+    """What the settlement job posts on chain for a closed epoch (RewardsDistributor.postRoot):
+    the root, the inputs digest and parameter-set hash (both SHA-256, so bytes32), and the
+    calculator version."""
+    return {
+        "epoch": epoch, "root": "0x" + root.hex(), "inputs_digest": "0x" + inputs,
+        "params_hash": "0x" + params_hash, "calculator_version": CALCULATOR_VERSION,
+        "leaf_count": leaf_count,
+    }  # fmt: skip
 
 
 def _previous_epoch(repo: keepers.RewardsRepository, epoch: int) -> keepers.EpochRow | None:

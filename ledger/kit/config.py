@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,48 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("CHAIN_RPC_URL"),
         description="EVM JSON-RPC endpoint for settlement.",
+    )
+    chain_deployment: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SWARM_CHAIN_DEPLOYMENT"),
+        description=(
+            "The contracts' addresses (JSON written by the deployment). Unset: "
+            "data_dir/chain/deployment.json."
+        ),
+    )
+    root_poster_keystore: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SWARM_ROOT_POSTER_KEYSTORE"),
+        description="Encrypted keystore (eth-account JSON) of the ROOT_POSTER_ROLE key.",
+    )
+    slasher_keystore: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SWARM_SLASHER_KEYSTORE"),
+        description="Encrypted keystore of the SLASHER_ROLE key.",
+    )
+    keystore_password_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SWARM_KEYSTORE_PASSWORD_FILE"),
+        description="File holding the keystores' passphrase (else SWARM_KEYSTORE_PASSWORD).",
+    )
+    keystore_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SWARM_KEYSTORE_PASSWORD"),
+        description="The keystores' passphrase (never logged).",
+        repr=False,
+    )
+    fee_cap_gwei: int = Field(
+        default=200,
+        validation_alias=AliasChoices("SWARM_FEE_CAP_GWEI"),
+        description="No settlement transaction pays a max fee per gas above this.",
+    )
+    priority_fee_gwei: int = Field(
+        default=1, validation_alias=AliasChoices("SWARM_PRIORITY_FEE_GWEI")
+    )
+    confirmations: int = Field(
+        default=12,
+        validation_alias=AliasChoices("SWARM_CONFIRMATIONS"),
+        description="Blocks until final on a chain without a `finalized` block tag.",
     )
     data_dir: Path = Field(
         default=Path(".swarm-ledger"),

@@ -120,6 +120,8 @@ MAX_DEAD_LETTER_BYTES: Final[int] = 64_000
 #: Seconds between runs of the periodic tasks.
 SWEEP_INTERVAL_S: Final[float] = 30.0
 EXECUTE_INTERVAL_S: Final[float] = 60.0
+#: Beat sends the settlement outbox and follows open transactions this often.
+SETTLEMENT_INTERVAL_S: Final[float] = 5.0
 EXPIRE_INTERVAL_S: Final[float] = 60.0
 AUDIT_INTERVAL_S: Final[float] = 3600.0
 CLOSE_CHECK_INTERVAL_S: Final[float] = 15.0

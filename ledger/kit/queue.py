@@ -22,6 +22,7 @@ from ledger.kit.limits import (
     EXPIRE_INTERVAL_S,
     MAX_DEAD_LETTER_BYTES,
     MAX_DEAD_LETTERS,
+    SETTLEMENT_INTERVAL_S,
     SWEEP_INTERVAL_S,
     TASK_SOFT_TIME_LIMIT_S,
     TASK_TIME_LIMIT_S,
@@ -39,10 +40,16 @@ TASK_EVALUATE_DUE = "slashing.evaluate_due_epochs"
 TASK_EXECUTE_SLASHES = "slashing.execute_due"
 TASK_AUDIT = "ledger.audit"
 TASK_RESTORE_REWARDS = "rewards.restore_lost"
+TASK_SETTLEMENT_SUBMIT = "settlement.submit"
+TASK_SETTLEMENT_TRACK = "settlement.track"
+#: The settlement tasks' own queue (a worker consuming it holds the chain keys).
+SETTLEMENT_QUEUE = "settlement"
 
 
-def make_celery(broker_url: str, task_cls: str | None = None) -> Celery:
-    """The app; ``task_cls`` is the workers' task base class (the producer needs none)."""
+def make_celery(broker_url: str, task_cls: str | None = None, *, settle: bool = False) -> Celery:
+    """The app; ``task_cls`` is the workers' task base class (the producer needs none).
+    ``settle``: beat also sends the settlement tasks (only with a chain configured, so no
+    message waits on a ``settlement`` queue nobody consumes)."""
     app = Celery("swarm_ledger", broker=broker_url, task_cls=task_cls)
     app.conf.update(
         task_serializer="json",
@@ -57,6 +64,7 @@ def make_celery(broker_url: str, task_cls: str | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
         worker_hijack_root_logger=False,
+        task_routes={"settlement.*": {"queue": SETTLEMENT_QUEUE}},
         beat_schedule={
             "telemetry-sweep": {"task": TASK_SWEEP, "schedule": SWEEP_INTERVAL_S},
             "rewards-close-due": {"task": TASK_CLOSE_DUE, "schedule": CLOSE_CHECK_INTERVAL_S},
@@ -71,6 +79,14 @@ def make_celery(broker_url: str, task_cls: str | None = None) -> Celery:
         },
         timezone="UTC",
     )
+    if settle:
+        every = SETTLEMENT_INTERVAL_S
+        app.conf.beat_schedule.update(
+            {
+                "settlement-submit": {"task": TASK_SETTLEMENT_SUBMIT, "schedule": every},
+                "settlement-track": {"task": TASK_SETTLEMENT_TRACK, "schedule": every},
+            }
+        )
     return app
 
 

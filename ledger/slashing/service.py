@@ -32,6 +32,7 @@ from sqlalchemy import Connection
 
 from ledger.accounting.domain import codes
 from ledger.accounting.domain.transfers import TransferKind, TransferRequest
+from ledger.kit import outbox
 from ledger.kit.errors import Conflict, InvalidInput, NotFound
 from ledger.kit.limits import EXECUTE_LIMIT
 from ledger.params.domain import DEFAULT_PARAMS, ParameterSet
@@ -652,6 +653,27 @@ def _entry_of(penalty: PenaltyRow, hid: str) -> str | None:
     return entry
 
 
+def _outbox_slash(
+    conn: Connection, penalty: PenaltyRow, holds: Mapping[str, int], now: dt.datetime
+) -> None:
+    """The stake part of an executed slash goes on chain (the vault holds the stake; the
+    rewards part never left the ledger): one outbox item, in the execution's transaction. The
+    vault takes bonded stake first, then the entries requested at or after the infraction,
+    oldest first, as ``charge_stake`` did here; the slash id is the penalty id."""
+    stake = sum(
+        amount
+        for hid, amount in holds.items()
+        if hid == hold_id(penalty.id, "stake") or hid.startswith(hold_id(penalty.id, "unbonding"))
+    )
+    if stake > 0:
+        outbox.put(
+            conn, "slash", penalty.id,
+            {"slash_id": penalty.id, "provider": penalty.provider_id,
+             "amount_base_units": str(stake), "infraction_at_s": penalty.infraction_at_s},
+            now,
+        )  # fmt: skip
+
+
 def _execute(
     conn: Connection,
     penalty: PenaltyRow,
@@ -694,6 +716,7 @@ def _execute(
     ]  # fmt: skip
     if requests:
         keepers.create_transfers(conn, requests, now=now)
+    _outbox_slash(conn, penalty, holds, now)
     return {
         "transfers": [r.id for r in requests],
         "escrowed_base_units": total,
