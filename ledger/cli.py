@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from ledger.epochs.bundle import ChainProvenance
     from ledger.runtime import Runtime
 
 app = typer.Typer(
@@ -250,14 +251,15 @@ def _celery_argv(kind: CeleryProgram, data_dir: str = ".") -> list[str]:
     import sys
 
     from ledger.kit.limits import WORKER_CONCURRENCY
-    from ledger.kit.queue import QUEUE
+    from ledger.kit.queue import QUEUE, SETTLEMENT_QUEUE
 
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", kind.value]
     argv += ["-l", "WARNING"]
     if kind is CeleryProgram.WORKER:
         # Prefork: the only Celery 5.7 pool that enforces time limits (solo and threads
         # enforce none). One process per worker; scale by running more workers.
-        argv += ["-P", "prefork", "-c", str(WORKER_CONCURRENCY), "-Q", QUEUE]
+        queues = f"{QUEUE},{SETTLEMENT_QUEUE}"  # the demo's one worker runs settlement too
+        argv += ["-P", "prefork", "-c", str(WORKER_CONCURRENCY), "-Q", queues]
         argv += ["--without-gossip", "--without-mingle"]
     else:
         argv += ["-s", f"{data_dir}/celerybeat-schedule"]
@@ -427,6 +429,118 @@ def epoch_close(epoch: int = typer.Argument(..., help="epoch number")) -> None:
         f"{state}: pool {format_swarm(e.pool_base_units)} SWARM, "
         f"{e.eligible_nodes}/{e.node_count} nodes eligible, root 0x{e.merkle_root.hex()}"
     )
+
+
+export_app = typer.Typer(help="Export closed epochs for independent checking.",
+                         no_args_is_help=True)  # fmt: skip
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("epoch")
+def export_epoch(
+    epoch: int = typer.Argument(..., help="epoch number (closed)"),
+    out: str = typer.Option(None, "--out", help="file to write (default epoch-N.bundle.json)"),
+) -> None:
+    """Write the self-contained bundle of a closed epoch (docs/epochs.md, "Checking a root")."""
+    from pathlib import Path
+
+    from ledger.epochs.bundle import build_bundle, bundle_bytes, bundle_digest
+    from ledger.kit.db import snapshot
+
+    rt = _runtime(existing=True)
+    with snapshot(rt.engine) as conn:
+        bundle = build_bundle(conn, epoch)
+    raw = bundle_bytes(bundle)
+    path = Path(out or f"epoch-{epoch}.bundle.json")
+    path.write_bytes(raw)
+    typer.echo(
+        f"wrote {path}: epoch {epoch}, {len(bundle['nodes'])} nodes, {bundle['leaf_count']} "
+        f"leaves, root {bundle['root']}, inputs digest {bundle['inputs_digest']}, "
+        f"bundle digest sha256:{bundle_digest(raw)}"
+    )
+
+
+def _chain_record(rpc: str, distributor: str, epoch: int) -> tuple[bytes, ChainProvenance | None]:
+    """``RewardsDistributor.epochRoot(epoch).root`` (32 zero bytes: none posted), and the
+    provenance of the epoch's latest ``RootPosted`` event (None: none found)."""
+    from web3 import Web3
+
+    from ledger.chain.contracts import contract_at
+    from ledger.epochs.bundle import ChainProvenance
+    from ledger.kit.errors import Unavailable
+
+    if not Web3.is_address(distributor):
+        raise CliError(f"--distributor {distributor!r} is not an address")
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 10}))
+    try:
+        contract = contract_at(w3, "RewardsDistributor", distributor)
+        record = contract.functions.epochRoot(epoch).call()
+        logs = []
+        if bytes(record[0]) != bytes(32):
+            logs = contract.events.RootPosted.get_logs(
+                from_block=0, argument_filters={"epoch": epoch}
+            )
+    except Exception as exc:  # the node is down, or no distributor at that address
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise Unavailable(f"cannot read epochRoot({epoch}) from {rpc}: {first}") from None
+    if not logs:
+        return bytes(record[0]), None
+    event = logs[-1]["args"]
+    provenance = ChainProvenance(
+        bytes(event["inputsDigest"]).hex(), bytes(event["paramsHash"]).hex(),
+        int(event["calculatorVersion"]),
+    )  # fmt: skip
+    return bytes(record[0]), provenance
+
+
+@verify_app.command("bundle")
+def verify_bundle_file(
+    file: str = typer.Argument(..., help="a bundle written by `swarm-ledger export epoch`"),
+    rpc: str = typer.Option(None, "--rpc", help="JSON-RPC URL to compare the root on chain"),
+    distributor: str = typer.Option(None, "--distributor", help="RewardsDistributor address"),
+) -> None:
+    """Recompute an epoch's rewards and root from a bundle alone (no database); exit 1 names
+    the first mismatch."""
+    from pathlib import Path
+
+    from ledger.epochs.bundle import (
+        BundleError,
+        Check,
+        bundle_bytes,
+        bundle_digest,
+        parse_bundle,
+        verify_bundle,
+    )
+
+    if (rpc is None) != (distributor is None):
+        raise CliError("--rpc and --distributor go together")
+    try:
+        raw = Path(file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {file}: {exc.strerror}") from None
+    try:
+        bundle = parse_bundle(raw)
+    except BundleError as exc:
+        typer.echo(f"FAILED: format: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    epoch = bundle.get("epoch")
+    chain_root, provenance = None, None
+    if rpc is not None and isinstance(epoch, int) and not isinstance(epoch, bool):
+        chain_root, provenance = _chain_record(rpc, distributor, epoch)
+    canonical = bundle_bytes(bundle) == raw
+    checks = [Check("canonical", canonical, "the file is in canonical form" if canonical else
+                    "the file is not in canonical form (re-serialised it differs)")]  # fmt: skip
+    checks += verify_bundle(bundle, chain_root=chain_root, chain_provenance=provenance)
+    typer.echo(f"bundle {file}: epoch {epoch}, bundle digest sha256:{bundle_digest(raw)}")
+    for c in checks:
+        mark = "--  " if c.ok is None else "ok  " if c.ok else "FAIL"
+        typer.echo(f"{mark} {c.name}: {c.detail}")
+    failed = [c for c in checks if c.ok is False]
+    if failed:
+        typer.echo(f"FAILED: {failed[0].name}: {failed[0].detail}", err=True)
+        raise typer.Exit(code=1)
+    passed = sum(1 for c in checks if c.ok)
+    typer.echo(f"ok: epoch {epoch}: {passed} checks passed")
 
 
 @app.command("dead-letters")

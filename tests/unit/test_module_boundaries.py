@@ -15,7 +15,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "ledger"
 MODULES = (
-    "accounting", "registry", "telemetry", "staking", "rewards", "slashing", "epochs", "settlement",
+    "accounting",
+    "registry",
+    "telemetry",
+    "staking",
+    "rewards",
+    "slashing",
+    "epochs",
+    "settlement",
 )
 #: Parts of a module that hold state or I/O: only keepers.py may reach into another module's.
 STATEFUL_PARTS = {"service", "repository", "router", "keepers", "standing", "appeals"}
