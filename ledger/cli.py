@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 import logging
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -143,14 +144,17 @@ def demo(
     env = {
         **os.environ, "DATABASE_URL": rt.database.url, "REDIS_URL": rt.redis.url,
         "SWARM_PARAMS": profile, "SWARM_OPERATOR_TOKEN": token, "SWARM_DATA_DIR": str(data_dir),
-        "SWARM_SERVERS_EMBEDDED": "1" if rt.database.source == "embedded" else "",
+        "SWARM_SERVERS_EMBEDDED": "1" if rt.database.source == "embedded" else "0",
     }  # fmt: skip
+    dev_chain = _demo_chain(rt, data_dir, env)
     sup = Supervisor(say=lambda line: typer.echo(f"demo: {line}", err=True))
     sup.add_process("worker", _celery_argv(CeleryProgram.WORKER), env)
     sup.add_process("beat", _celery_argv(CeleryProgram.BEAT, str(data_dir)), env)
     sup.add_thread("simulator", lambda stop: _simulate_forever(api_url, token, nodes, seed,
                                                                 rt.params, stop))  # fmt: skip
     sup.add_thread("epoch reporter", lambda stop: _report_epochs(rt, api_url, stop))
+    if "CHAIN_RPC_URL" in env:
+        sup.add_thread("settlement reporter", lambda stop: _report_settlement(rt, stop))
     typer.echo(_demo_intro(api_url, token, rt, data_dir), err=True)
     sup.start()
     try:
@@ -161,9 +165,51 @@ def demo(
             raise
     finally:
         sup.stop()
+        if dev_chain is not None:
+            dev_chain.stop()
     if sup.failure:
         typer.echo(f"demo: stopped because {sup.failure}", err=True)
         raise typer.Exit(code=1)
+
+
+def _demo_chain(rt: Runtime, data_dir: Path, env: dict[str, str]) -> Any:
+    """Settlement for the demo: CHAIN_RPC_URL if set (its deployment and keystores come from
+    the settings), else a local anvil with the contracts deployed once (its env added)."""
+    from ledger.settlement import devchain
+
+    def say(line: str) -> None:
+        typer.echo(f"demo: {line}", err=True)
+
+    if rt.settings.chain_rpc_url:
+        say(f"settlement on CHAIN_RPC_URL ({rt.settings.chain_rpc_url})")
+        return None
+    chain = devchain.start(data_dir, say)
+    if chain is None:
+        env.pop("CHAIN_RPC_URL", None)
+        return None
+    env.update(chain.env)
+    d = chain.deployment
+    say(f"chain: anvil on {chain.anvil.url}; {chain.note}; distributor {d.distributor}, "
+        f"vault {d.vault}; roots post once rewards mature, final 64 blocks later")  # fmt: skip
+    return chain
+
+
+def _report_settlement(rt: Runtime, stop: object) -> None:
+    """The demo's settlement lines: each root or slash batch included, final or failed."""
+    import threading
+
+    from ledger.settlement.service import settlement_lines
+
+    assert isinstance(stop, threading.Event)
+    last = 0
+    with rt.engine.connect() as conn:  # start after what earlier runs already reported
+        while batch := settlement_lines(conn, last):
+            last = batch[-1][0]
+    while not stop.wait(2.0):
+        with rt.engine.connect() as conn:
+            for event_id, line in settlement_lines(conn, last):
+                typer.echo(line, err=True)
+                last = event_id
 
 
 def _demo_intro(api_url: str, token: str, rt: Runtime, data_dir: object) -> str:

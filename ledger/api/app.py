@@ -16,12 +16,24 @@ from ledger.prices import router as prices
 from ledger.registry import router as registry
 from ledger.rewards import router as rewards
 from ledger.runtime import Runtime, get_runtime
+from ledger.settlement import router as settlement
 from ledger.slashing import router as slashing
 from ledger.staking import router as staking
 from ledger.telemetry import router as telemetry
 
 #: Every module's router, in the order the OpenAPI document lists them.
-ROUTERS = (health, accounting, registry, telemetry, rewards, prices, staking, slashing, epochs)
+ROUTERS = (
+    health,
+    accounting,
+    registry,
+    telemetry,
+    rewards,
+    prices,
+    staking,
+    slashing,
+    epochs,
+    settlement,
+)
 #: Routes whose body may exceed MAX_BODY_BYTES, with their own cap.
 BODY_CAPS = {"/v1/telemetry": MAX_TELEMETRY_BODY_BYTES}
 TITLE = "Swarm ledger"

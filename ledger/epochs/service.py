@@ -507,6 +507,10 @@ def verify_leaves(conn: Connection) -> list[str]:
       ``rewards_claimable`` credits (what matured, nothing else);
     - ``nothing_held_in_claimable``: no hold (pending debit) and no slash ever touches a
       ``rewards_claimable`` account: held and slashed base units stay in ``rewards_accrued``.
+      The only debits a claimable account carries are claims (code 102 ``REWARD_CLAIMED``,
+      booked by the chain watcher once a claim is final);
+    - ``claimed_within_latest_leaf``: what a provider claimed never exceeds its cumulative
+      leaf in the latest root.
     """
     repo = keepers.RewardsRepository(conn)
     out: list[str] = []
@@ -528,11 +532,41 @@ def verify_leaves(conn: Connection) -> list[str]:
     if by_epoch and last != credited:
         root_total, ledger_total = sum(last.values()), sum(credited.values())
         out.append(f"latest_leaves_equal_claimable: root {root_total} != ledger {ledger_total}")
-    # Claims (settlement, not built yet) will be the one debit a claimable account may carry.
-    for provider, (_, debits, pending) in sorted(accounts.items()):
-        if debits or pending:
+    touched = sorted(p for p, (_, debits, pending) in accounts.items() if debits or pending)
+    ledger = keepers.LedgerRepository(conn)
+    ids = ledger.accounts_by_owner_kind(touched, AccountKind.REWARDS_CLAIMABLE)
+    for provider in touched:
+        claimed, other = _claimable_debits(ledger, ids[provider])
+        pending = accounts[provider][2]
+        if other or pending:
             out.append(
                 f"nothing_held_in_claimable: provider {provider} claimable has debits "
-                f"{debits} posted, {pending} pending"
+                f"{other} posted other than claims, {pending} pending"
+            )
+        if claimed > last.get(provider, 0):
+            out.append(
+                f"claimed_within_latest_leaf: provider {provider} claimed {claimed} > "
+                f"latest leaf {last.get(provider, 0)}"
             )
     return out
+
+
+#: Transfer kinds that move a posted amount (a pending debit is a hold, counted apart).
+_MOVING_KINDS = frozenset({"posted", "post_pending", "reversal"})
+
+
+def _claimable_debits(ledger: keepers.LedgerRepository, account_id: int) -> tuple[int, int]:
+    """(claims, every other posted debit) of a ``rewards_claimable`` account, in base units."""
+    claimed = other = 0
+    after = 0
+    while True:
+        page = ledger.account_transfers(account_id, after_seq=after, limit=1_000)
+        for t, _ in page:
+            if t.debit_account_id == account_id and t.kind in _MOVING_KINDS:
+                if t.code == codes.REWARD_CLAIMED:
+                    claimed += t.amount
+                else:
+                    other += t.amount
+        if len(page) < 1_000:
+            return claimed, other
+        after = page[-1][0].seq

@@ -42,6 +42,7 @@ TASK_AUDIT = "ledger.audit"
 TASK_RESTORE_REWARDS = "rewards.restore_lost"
 TASK_SETTLEMENT_SUBMIT = "settlement.submit"
 TASK_SETTLEMENT_TRACK = "settlement.track"
+TASK_SETTLEMENT_WATCH = "settlement.watch"
 #: The settlement tasks' own queue (a worker consuming it holds the chain keys).
 SETTLEMENT_QUEUE = "settlement"
 
@@ -85,6 +86,7 @@ def make_celery(broker_url: str, task_cls: str | None = None, *, settle: bool = 
             {
                 "settlement-submit": {"task": TASK_SETTLEMENT_SUBMIT, "schedule": every},
                 "settlement-track": {"task": TASK_SETTLEMENT_TRACK, "schedule": every},
+                "settlement-watch": {"task": TASK_SETTLEMENT_WATCH, "schedule": 3 * every},
             }
         )
     return app

@@ -42,5 +42,5 @@ def load_chain(settings: Settings) -> Chain | None:
         w3=w3, distributor=deployment.distributor, vault=deployment.vault,
         root_poster=root_poster, slasher=slasher,
         fees=FeePolicy(settings.fee_cap_gwei * GWEI, settings.priority_fee_gwei * GWEI),
-        confirmations=settings.confirmations,
+        confirmations=settings.confirmations, start_block=deployment.block_number,
     )  # fmt: skip

@@ -167,3 +167,179 @@ class SettlementRepository:
             (topic, after_id, limit),
         ).fetchall()
         return [(int(r[0]), r[1]) for r in rows]
+
+    def events_after(self, after_id: int, statuses: tuple[str, ...], limit: int = 100
+                     ) -> list[tuple[int, str, list[str], str, str, int | None]]:  # fmt: skip
+        """(event id, topic, item keys, status, tx hash, block) of transactions' events after
+        ``after_id`` with one of ``statuses``, oldest first (the demo's live lines)."""
+        rows = self.pg.execute(
+            "SELECT e.id, t.topic, ARRAY(SELECT o.key FROM outbox o WHERE o.id = ANY(t.items) "
+            "ORDER BY o.id), e.status, t.tx_hash, e.block_number FROM settlement_events e "
+            "JOIN settlement_txs t ON t.id = e.tx_id WHERE e.id > %s AND e.status = ANY(%s) "
+            "ORDER BY e.id LIMIT %s",
+            (after_id, list(statuses), limit),
+        ).fetchall()
+        return [(int(r[0]), r[1], list(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    # --- the chain watcher and the reconciler (watcher.py, reconcile.py) ---------------------
+
+    def lock_watcher(self) -> None:
+        """Serialize watchers (one indexes a range at a time) until the end of the transaction."""
+        self.pg.execute("SELECT pg_advisory_xact_lock(%s, 0)", (0x53574357,))  # "SWCW"
+
+    def indexed_to(self) -> int | None:
+        """The last block indexed (None before the first range)."""
+        row = self.pg.execute(
+            "SELECT to_block FROM chain_cursor ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def advance_cursor(
+        self, from_block: int, to_block: int, to_block_hash: str, events: int, now: dt.datetime
+    ) -> None:
+        self.pg.execute(
+            "INSERT INTO chain_cursor (from_block, to_block, to_block_hash, events, at) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            (from_block, to_block, to_block_hash, events, now),
+        )
+
+    def chain_event_known(self, tx_hash: str, log_index: int) -> bool:
+        row = self.pg.execute(
+            "SELECT 1 FROM chain_events WHERE tx_hash = %s AND log_index = %s",
+            (tx_hash, log_index),
+        ).fetchone()
+        return row is not None
+
+    def insert_chain_event(
+        self,
+        *,
+        tx_hash: str,
+        log_index: int,
+        block_number: int,
+        block_hash: str,
+        block_time: dt.datetime,
+        contract: str,
+        event: str,
+        args: dict[str, Any],
+        mirror: str,
+        transfer_id: str | None,
+        reason: str | None,
+        now: dt.datetime,
+    ) -> bool:
+        """Record one indexed event; False when it was recorded already (nothing written)."""
+        row = self.pg.execute(
+            "INSERT INTO chain_events (tx_hash, log_index, block_number, block_hash, "
+            "block_time, contract, event, args, mirror, transfer_id, reason, indexed_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s) "
+            "ON CONFLICT (tx_hash, log_index) DO NOTHING RETURNING id",
+            (tx_hash, log_index, block_number, block_hash, block_time, contract, event,
+             json.dumps(args, sort_keys=True), mirror, transfer_id, reason, now),
+        ).fetchone()  # fmt: skip
+        return row is not None
+
+    def chain_events(self, event: str | None = None) -> list[dict[str, Any]]:
+        """Indexed events (of one name, or all), in chain order."""
+        where, params = ("WHERE event = %s ", (event,)) if event else ("", ())
+        rows = self.pg.execute(
+            "SELECT tx_hash, log_index, block_number, event, args, mirror, transfer_id, reason "
+            "FROM chain_events " + where + "ORDER BY block_number, log_index",
+            params,
+        ).fetchall()
+        keys = ("tx_hash", "log_index", "block_number", "event", "args", "mirror",
+                "transfer_id", "reason")  # fmt: skip
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def provider_account(self, owner: str, kind: str) -> int | None:
+        row = self.pg.execute(
+            "SELECT id FROM accounts WHERE owner = %s AND kind = %s AND asset = 'SWARM'",
+            (owner, kind),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def balances_of_kind(self, kind: str) -> dict[str, tuple[int, int]]:
+        """Per owner of an account of ``kind``: (credits posted, debits posted)."""
+        rows = self.pg.execute(
+            "SELECT a.owner, b.credits_posted::text, b.debits_posted::text FROM accounts a "
+            "JOIN balances b ON b.account_id = a.id WHERE a.kind = %s AND a.asset = 'SWARM'",
+            (kind,),
+        ).fetchall()
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    def receipt_totals(self) -> dict[str, int]:
+        """Per provider: the sum of its reward receipts (what the calculator said it earned)."""
+        rows = self.pg.execute(
+            "SELECT provider_id, sum(amount_base_units)::text FROM reward_receipts "
+            "GROUP BY provider_id"
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def reward_transfer_totals(self, code: int) -> dict[str, int]:
+        """Per owner of the credited account: the sum of posted transfers of ``code``."""
+        rows = self.pg.execute(
+            "SELECT a.owner, sum(t.amount)::text FROM transfers t "
+            "JOIN accounts a ON a.id = t.credit_account_id "
+            "WHERE t.code = %s AND t.kind = 'posted' GROUP BY a.owner",
+            (code,),
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def ledger_root(self, epoch: int) -> bytes | None:
+        row = self.pg.execute(
+            "SELECT merkle_root FROM reward_epochs WHERE epoch = %s", (epoch,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def leaves_of(self, epoch: int) -> dict[str, int]:
+        """The cumulative claimable leaf of every provider in ``epoch``'s root."""
+        rows = self.pg.execute(
+            "SELECT provider_id, cumulative_base_units::text FROM reward_leaves WHERE epoch = %s",
+            (epoch,),
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def outbox_slashes(self) -> list[tuple[str, dict[str, Any]]]:
+        rows = self.pg.execute(
+            "SELECT key, payload FROM outbox WHERE topic = 'slash' ORDER BY id"
+        ).fetchall()
+        return [(r[0], dict(r[1])) for r in rows]
+
+    def transfer_amount(self, transfer_id: str) -> int | None:
+        row = self.pg.execute(
+            "SELECT amount::text FROM transfers WHERE id = %s", (transfer_id,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def insert_reconciliation(
+        self,
+        *,
+        now: dt.datetime,
+        ok: bool,
+        head_block: int | None,
+        indexed_block: int | None,
+        drifts: list[dict[str, Any]],
+        notes: list[str],
+    ) -> int:
+        row = self.pg.execute(
+            "INSERT INTO settlement_reconciliations (at, ok, head_block, indexed_block, drifts, "
+            "notes) VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb) RETURNING id",
+            (now, ok, head_block, indexed_block, json.dumps(drifts), json.dumps(notes)),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def latest_reconciliation(self) -> dict[str, Any] | None:
+        row = self.pg.execute(
+            "SELECT id, at, ok, head_block, indexed_block, drifts, notes "
+            "FROM settlement_reconciliations ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("id", "at", "ok", "head_block", "indexed_block", "drifts", "notes")
+        return dict(zip(keys, row, strict=True))
+
+    def halted(self) -> bool:
+        """Settlement is halted while the latest reconciliation found a drift."""
+        row = self.pg.execute(
+            "SELECT ok FROM settlement_reconciliations ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return row is not None and not bool(row[0])

@@ -39,7 +39,6 @@ from ledger.chain import contracts as chain_tx
 from ledger.kit import outbox
 from ledger.settlement.domain import (
     LIVE,
-    ROOT_GAS,
     SLASH_BATCH_SIZE,
     FeePolicy,
     Fees,
@@ -72,6 +71,7 @@ class Chain:
     fees: FeePolicy
     confirmations: int = 12
     stuck_after_s: int = 60
+    start_block: int = 0  # where the watcher's first run begins (the deployment's block)
 
     def signer(self, topic: str) -> LocalAccount:
         return self.root_poster if topic == "root" else self.slasher
@@ -91,7 +91,7 @@ def _call(chain: Chain, topic: str, payloads: Sequence[dict[str, Any]], params: 
             chain.w3, chain.distributor, epoch=int(p["epoch"]), root=bytes32(p["root"]),
             inputs_digest=bytes32(p["inputs_digest"]), params_hash=bytes32(p["params_hash"]),
             calculator_version=calculator_version_number(p["calculator_version"]),
-            sender=sender, gas=ROOT_GAS, **params,
+            sender=sender, **params,  # gas: POST_ROOT_GAS, explicit
         )  # fmt: skip
     items = [
         chain_tx.SlashItem(
@@ -140,6 +140,9 @@ def _record_new(
     with transaction() as conn:
         repo = SettlementRepository(conn)
         repo.lock_signer(signer)
+        if repo.halted():  # the last reconciliation found a drift: a person must look first
+            log.error("settlement halted: the last reconciliation found a drift")
+            return []
         items = repo.unsettled_items(topic, MAX_ITEMS_PER_RUN)
         if not items:
             return []
@@ -194,8 +197,10 @@ def _head(w3: Web3) -> _Head:
 
 def track(transaction: Transaction, chain: Chain, *, now: dt.datetime) -> dict[str, int]:
     """Follow every open transaction one step; returns how many moved to each status."""
+    signers = {chain.root_poster.address, chain.slasher.address}
     with transaction() as conn:
-        txs = SettlementRepository(conn).open_txs()
+        # Transactions of keys no longer configured (rotated) are not followed on this chain.
+        txs = [t for t in SettlementRepository(conn).open_txs() if t.signer in signers]
     head = _head(chain.w3)
     moved: dict[str, int] = {}
     for tx in txs:
@@ -366,3 +371,14 @@ def item_settlement(conn: Connection, topic: str, key: str) -> dict[str, Any] | 
             for t in txs
         ],
     }  # fmt: skip
+
+
+def settlement_lines(conn: Connection, after_id: int) -> list[tuple[int, str]]:
+    """(event id, line) for each transaction included, final or failed after ``after_id``."""
+    out = []
+    events = SettlementRepository(conn).events_after(after_id, ("included", "final", "failed"))
+    for event_id, topic, keys, status, tx_hash, block in events:
+        what = f"epoch {keys[0]} root" if topic == "root" else f"{len(keys)} slash(es)"
+        where = f" in block {block}" if block is not None else ""
+        out.append((event_id, f"settlement: {what} {status}{where} (tx {tx_hash})"))
+    return out

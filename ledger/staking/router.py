@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.kit.db import transaction
-from ledger.kit.errors import InvalidInput
+from ledger.kit.errors import Conflict, InvalidInput
 from ledger.kit.http import SafeText, require_operator
 from ledger.kit.money import AmountError, parse_base_units
 from ledger.staking import service as staking
@@ -56,7 +56,14 @@ class StakeIn(BaseModel):
 @router.post("/providers/{provider_id}/stake", status_code=201,
              dependencies=[Depends(require_operator)])  # fmt: skip
 def bond(request: Request, provider_id: Address, body: StakeIn) -> BondOut:
-    """Mirror bonded stake into the ledger (operator only, until the chain watcher lands)."""
+    """Mirror bonded stake into the ledger (operator only, chain-less mode). With a chain
+    configured (``CHAIN_RPC_URL``) bonded stake comes from the vault through the chain
+    watcher: 409 ``chain_mode``."""
+    if request.app.state.runtime.settings.chain_rpc_url:
+        raise Conflict(
+            "bonded stake comes from the chain's vault (the chain watcher mirrors it)",
+            code="chain_mode",
+        )
     try:
         amount = parse_base_units(body.amount_base_units, "amount_base_units", allow_zero=False)
     except AmountError as exc:

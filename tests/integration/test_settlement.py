@@ -370,3 +370,20 @@ def test_an_executed_slash_goes_on_chain_in_a_batch(engine: Engine, net: Net) ->
     assert status(engine, "slash", "p0") == status(engine, "slash", "p1") == ItemStatus.FINAL
     assert vault.functions.bondedOf(provider).call() == 7_000
     assert vault.functions.isSlashApplied((1).to_bytes(32, "big")).call()
+
+
+def test_a_drift_found_by_the_reconciler_halts_new_submissions(engine: Engine, net: Net) -> None:
+    from ledger.settlement import reconcile
+
+    chain = net.chain()
+    with transaction(engine) as conn:
+        SettlementRepository(conn).insert_reconciliation(
+            now=now(), ok=False, head_block=1, indexed_block=1, notes=[],
+            drifts=[{"source": "test", "expected": "1", "got": "0"}],
+        )  # fmt: skip
+    root_item(engine, 40, b"\x28" * 32)
+    assert settlement.submit_due(run(engine), chain, now=now()) == []
+    assert status(engine, "root", "40") == ItemStatus.QUEUED
+    with transaction(engine) as conn:  # the next reconciliation finds the books in agreement
+        assert reconcile.reconcile(conn, chain, now=now()).ok
+    assert len(settlement.submit_due(run(engine), chain, now=now())) == 1

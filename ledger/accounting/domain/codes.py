@@ -9,6 +9,7 @@ from typing import Final
 EXPIRED_PENDING: Final[int] = 1  # void written by the expiry sweep
 REWARD: Final[int] = 100  # epoch reward: emission -> provider rewards_accrued
 REWARD_MATURED: Final[int] = 101  # maturity delay over: rewards_accrued -> rewards_claimable
+REWARD_CLAIMED: Final[int] = 102  # a final on-chain claim: rewards_claimable -> rewards_claimed
 STAKE_BOND: Final[int] = 200  # stake arrived on chain: custody -> provider stake_bonded
 STAKE_UNBOND: Final[int] = 201  # unstake requested: stake_bonded -> stake_unbonding
 STAKE_WITHDRAW: Final[int] = 202  # unbonding period over: stake_unbonding -> custody
@@ -27,6 +28,7 @@ CODES: Final = MappingProxyType(
         EXPIRED_PENDING: "expired pending transfer voided",
         REWARD: "epoch reward",
         REWARD_MATURED: "reward matured (claimable)",
+        REWARD_CLAIMED: "reward claimed on chain",
         STAKE_BOND: "stake bonded",
         STAKE_UNBOND: "unbonding requested",
         STAKE_WITHDRAW: "unbonded stake withdrawn",
@@ -37,4 +39,4 @@ CODES: Final = MappingProxyType(
         SLASH_REFUND: "executed slash refunded",
     }
 )
-assert len(CODES) == 11 and all(0 < c <= 65_535 for c in CODES)
+assert len(CODES) == 12 and all(0 < c <= 65_535 for c in CODES)

@@ -14,9 +14,6 @@ from ledger.kit.money import PPM
 
 #: Slashes per ``slashBatch`` transaction (100 x ~60k gas stays far below the 16.7M cap).
 SLASH_BATCH_SIZE: Final = 100
-#: Explicit gas limits: a root post is ~80k whatever the number of leaves; a batch of slashes
-#: is bounded per slash (ledger.chain.contracts.slash_batch_gas).
-ROOT_GAS: Final = 150_000
 #: Geth and anvil refuse a replacement paying less than +10%; replacements pay +12.5%.
 REPLACEMENT_BUMP_PPM: Final = 125_000
 
