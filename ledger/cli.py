@@ -146,7 +146,7 @@ def demo(
         "SWARM_PARAMS": profile, "SWARM_OPERATOR_TOKEN": token, "SWARM_DATA_DIR": str(data_dir),
         "SWARM_SERVERS_EMBEDDED": "1" if rt.database.source == "embedded" else "0",
     }  # fmt: skip
-    dev_chain = _demo_chain(rt, data_dir, env)
+    dev_chain = _demo_chain(rt, data_dir, env, _demo_providers(nodes, seed, rt.params))
     sup = Supervisor(say=lambda line: typer.echo(f"demo: {line}", err=True))
     sup.add_process("worker", _celery_argv(CeleryProgram.WORKER), env)
     sup.add_process("beat", _celery_argv(CeleryProgram.BEAT, str(data_dir)), env)
@@ -155,6 +155,13 @@ def demo(
     sup.add_thread("epoch reporter", lambda stop: _report_epochs(rt, api_url, stop))
     if "CHAIN_RPC_URL" in env:
         sup.add_thread("settlement reporter", lambda stop: _report_settlement(rt, stop))
+    if dev_chain is not None:
+        keys = _demo_providers(nodes, seed, rt.params)
+
+        def chain_providers(stop: object) -> None:
+            _chain_providers_forever(api_url, dev_chain, keys, stop)
+
+        sup.add_thread("chain providers", chain_providers)
     typer.echo(_demo_intro(api_url, token, rt, data_dir), err=True)
     sup.start()
     try:
@@ -172,9 +179,56 @@ def demo(
         raise typer.Exit(code=1)
 
 
-def _demo_chain(rt: Runtime, data_dir: Path, env: dict[str, str]) -> Any:
+def _demo_providers(nodes: int, seed: int, params: object) -> dict[str, tuple[bytes, int]]:
+    """The simulated providers: address -> (its key, the stake its nodes require)."""
+    from ledger import simulator
+    from ledger.params.domain import ParameterSet
+
+    assert isinstance(params, ParameterSet)
+    fleet = simulator.make_fleet(nodes, seed=seed, params=params)
+    required: dict[str, int] = {}
+    for n in fleet:
+        required[n.provider_id] = (
+            required.get(n.provider_id, 0) + simulator.STAKE_PER_NODE_BASE_UNITS
+        )
+    keys = simulator.provider_keys(fleet, seed)
+    return {p: (keys[p], amount) for p, amount in required.items()}
+
+
+def _chain_providers_forever(api_url: str, chain: Any, providers: dict[str, tuple[bytes, int]],
+                             stop: object) -> None:  # fmt: skip
+    """The simulated providers on the demo chain, every 10 s: each claims what its latest root
+    on chain lets it; the first also unstakes a little once and withdraws it when it may."""
+    import threading
+
+    from ledger import simulator
+    from ledger.settlement import devchain
+
+    assert isinstance(stop, threading.Event)
+    w3 = chain.web3()
+    first = min(providers)
+    with simulator.client_for(api_url) as client:
+        while not stop.wait(10.0):
+            for address, (key, _) in sorted(providers.items()):
+                r = client.get(f"/v1/providers/{address}/rewards")
+                if r.status_code != 200:
+                    continue
+                try:
+                    lines = devchain.provider_step(w3, chain.deployment, address, key, r.json(),
+                                                   unstaker=address == first)  # fmt: skip
+                except Exception as exc:  # a refused transaction: said, tried again next time
+                    lines = [f"chain: provider {address}: {type(exc).__name__}: {exc}"[:300]]
+                for line in lines:
+                    typer.echo(line, err=True)
+
+
+def _demo_chain(
+    rt: Runtime, data_dir: Path, env: dict[str, str], providers: dict[str, tuple[bytes, int]]
+) -> Any:
     """Settlement for the demo: CHAIN_RPC_URL if set (its deployment and keystores come from
-    the settings), else a local anvil with the contracts deployed once (its env added)."""
+    the settings), else a local anvil with the contracts deployed once (its env added), where
+    the simulated providers stake with their own keys; the API then takes stake from the
+    chain (chain mode)."""
     from ledger.settlement import devchain
 
     def say(line: str) -> None:
@@ -183,11 +237,12 @@ def _demo_chain(rt: Runtime, data_dir: Path, env: dict[str, str]) -> Any:
     if rt.settings.chain_rpc_url:
         say(f"settlement on CHAIN_RPC_URL ({rt.settings.chain_rpc_url})")
         return None
-    chain = devchain.start(data_dir, say)
+    chain = devchain.start(data_dir, say, providers)
     if chain is None:
         env.pop("CHAIN_RPC_URL", None)
         return None
     env.update(chain.env)
+    rt.settings = rt.settings.model_copy(update={"chain_rpc_url": chain.anvil.url})
     d = chain.deployment
     say(f"chain: anvil on {chain.anvil.url}; {chain.note}; distributor {d.distributor}, "
         f"vault {d.vault}; roots post once rewards mature, final 64 blocks later")  # fmt: skip

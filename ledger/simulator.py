@@ -77,6 +77,25 @@ class SimNode:
         return address_of(self.key)
 
 
+def provider_key(seed: int, p: int) -> bytes:
+    """The private key of simulated provider ``p``: its address is the provider id, and it
+    signs the provider's own transactions on the demo chain (stake, claims, unstake)."""
+    return _derive(seed, f"provider/{p}")
+
+
+def provider_keys(fleet: Sequence[SimNode], seed: int) -> dict[str, bytes]:
+    """provider id -> private key, for the providers of a fleet made with ``seed``."""
+    wanted = {n.provider_id for n in fleet}
+    out: dict[str, bytes] = {}
+    p = 0
+    while len(out) < len(wanted) and p < 100 * len(wanted) + 100:
+        key = provider_key(seed, p)
+        if address_of(key) in wanted:
+            out[address_of(key)] = key
+        p += 1
+    return out
+
+
 def _derive(seed: int, label: str) -> bytes:
     return hashlib.sha256(f"swarm-sim/{seed}/{label}".encode()).digest()
 
@@ -112,7 +131,7 @@ def make_fleet(
             SimNode(
                 node_id=node_id,
                 key=_derive(seed, f"node/{i}"),
-                provider_id="0x" + _derive(seed, f"provider/{p}")[:20].hex(),
+                provider_id=address_of(provider_key(seed, p)),
                 provider_type=types[i % len(types)],
                 region=REGIONS[i % len(REGIONS)],
                 behaviour=drawn[i],
@@ -164,7 +183,8 @@ def register(client: httpx.Client, token: str, fleet: Sequence[SimNode],
         client.post("/v1/providers", json=body, headers=auth).raise_for_status()
     for body in nodes:
         client.post("/v1/nodes", json=body, headers=auth).raise_for_status()
-    # Bond enough stake for every node (until the chain carries stake, the operator mirrors it).
+    # Bond enough stake for every node through the operator's endpoint; with a chain the
+    # endpoint refuses (chain_mode): the providers stake through the vault instead.
     required: dict[str, int] = {}
     for n in fleet:
         required[n.provider_id] = required.get(n.provider_id, 0) + STAKE_PER_NODE_BASE_UNITS
@@ -174,7 +194,7 @@ def register(client: httpx.Client, token: str, fleet: Sequence[SimNode],
             json={"amount_base_units": str(amount), "bond_id": f"sim-{provider}"},
             headers=auth,
         )
-        if not _already_bonded(r):
+        if not _already_bonded(r) and not _chain_mode(r):
             r.raise_for_status()
 
 
@@ -182,6 +202,16 @@ def register(client: httpx.Client, token: str, fleet: Sequence[SimNode],
 #: (`now + lock`) in the bond's metadata, so the same bond sent again later differs in its
 #: metadata only: a second run of the demo on the same data finds its bonds in place.
 _REBOND_CODES = frozenset({"exists_with_different_metadata"})
+
+
+def _chain_mode(r: httpx.Response) -> bool:
+    """True if ``r`` says stake comes from the chain's vault (the providers stake there)."""
+    if r.status_code != 409:
+        return False
+    try:
+        return bool(r.json().get("error", {}).get("code") == "chain_mode")
+    except ValueError:
+        return False
 
 
 def _already_bonded(r: httpx.Response) -> bool:

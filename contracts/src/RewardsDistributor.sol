@@ -103,8 +103,8 @@ contract RewardsDistributor is AccessControl, ReentrancyGuardTransient {
 
     /// @notice Post the root of `epoch` (ROOT_POSTER_ROLE); claimable after the activation delay.
     /// @dev Epochs strictly increase; posting an epoch again reverts (`RootAlreadyPosted`): the
-    /// job reads the chain before sending, so a duplicate is a bug. Gas does not depend on the
-    /// number of leaves.
+    /// job sends one transaction per epoch (replacements reuse its nonce), so a duplicate is a
+    /// bug. Gas does not depend on the number of leaves.
     /// @param epoch Epoch number.
     /// @param root Merkle root over cumulative claimable amounts.
     /// @param inputsDigest Digest of the epoch's input bundle (export/verify).

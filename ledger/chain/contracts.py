@@ -203,6 +203,9 @@ def claim_tx(
 def send(w3: Web3, tx: TxParams, signer: Signer) -> HexBytes:
     """Send ``tx``: signed here with a local key, else by the node's unlocked account."""
     if isinstance(signer, LocalAccount):
+        tx = dict(tx)  # type: ignore[assignment]
+        if "nonce" not in tx:  # a local key: the node fills in nothing for it
+            tx["nonce"] = w3.eth.get_transaction_count(signer.address, "pending")
         signed = signer.sign_transaction(dict(tx))  # type: ignore[arg-type]
         return HexBytes(w3.eth.send_raw_transaction(signed.raw_transaction))
     return HexBytes(w3.eth.send_transaction(tx))

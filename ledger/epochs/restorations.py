@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -46,14 +47,18 @@ from ledger.kit.errors import Conflict, SwarmError
 from ledger.rewards.domain import RewardReceipt, compute_epoch, inputs_digest
 from ledger.slashing import domain as sl
 
-#: At most this many (penalty, epoch) pairs are restored per sweep (each recomputes an epoch).
+log = logging.getLogger(__name__)
+
+#: At most this many (penalty, epoch) pairs are restored per sweep (each recomputes an epoch);
+#: refused ones do not count.
 MAX_PER_SWEEP = 8
 
 
-def due_restorations(conn: Connection, *, limit: int = MAX_PER_SWEEP) -> list[tuple[str, int]]:
+def due_restorations(conn: Connection) -> list[tuple[str, int]]:
     """(penalty, epoch) pairs to restore now, oldest reversal first: every closed epoch of a
     reversed penalty's span without a restoration row yet. The spans are counted on the epoch
-    clock of the last closed epoch's parameter set (epoch length and settle grace)."""
+    clock of the last closed epoch's parameter set (epoch length and settle grace). A penalty
+    whose span is too long to replay is logged and left out (never the others with it)."""
     rewards = keepers.RewardsRepository(conn)
     last = rewards.last_closed()
     if last is None:
@@ -62,12 +67,14 @@ def due_restorations(conn: Connection, *, limit: int = MAX_PER_SWEEP) -> list[tu
     done = RestorationsRepository(conn).done()
     out: list[tuple[str, int]] = []
     for row in keepers.reversed_penalties(conn):
-        first, span_last = keepers.restoration_span(row, params)
+        try:
+            first, span_last = keepers.restoration_span(row, params)
+        except ValueError as err:
+            log.error("reward restoration of penalty %s needs a person: %s", row.id, err)
+            continue
         for epoch in range(first, min(span_last, last.epoch) + 1):
             if (row.id, epoch) not in done and rewards.get_epoch(epoch) is not None:
                 out.append((row.id, epoch))
-                if len(out) >= limit:
-                    return out
     return out
 
 
@@ -210,9 +217,14 @@ def restore_due(
     Returns (rows written, refusals as ``penalty/epoch: code`` lines, for the log); a refused
     pair is tried again at the next sweep."""
     with transaction() as conn:
-        due = due_restorations(conn, limit=limit)
+        due = due_restorations(conn)
     written, refused = 0, []
-    for penalty_id, epoch in due:
+    # Refused pairs (a short insurance pool, changed inputs) write nothing and are tried again
+    # next sweep; they never keep later pairs from being restored in this one.
+    # Each attempt recomputes an epoch: at most 4 x limit of them per sweep, refused or not.
+    for penalty_id, epoch in due[: 4 * limit]:
+        if written >= limit:
+            break
         try:
             with transaction() as conn:
                 restore_epoch(conn, penalty_id, epoch, now=now)

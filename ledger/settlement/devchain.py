@@ -15,21 +15,37 @@ keystores, and nothing here runs.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from web3 import Web3
 
+from ledger.chain import contracts as chain_tx
 from ledger.chain.anvil import Anvil, anvil_binary
+from ledger.chain.contracts import contract_at, transact
 from ledger.chain.deploy import DeployConfig, Deployment, deploy
 from ledger.settlement.keys import load_keystore, write_keystore
 
 #: One block a second: anvil's ``finalized`` block (64 behind the head) keeps moving.
 BLOCK_TIME_S = 1
-#: Ether given to each role key on the dev chain (gas only).
+#: anvil's finalized block is this far behind its head.
+FINALITY_DEPTH = 64
+#: Ether given to each role and provider key on the dev chain (gas only).
 ROLE_BALANCE_WEI = 10**21
+#: The demo's contract parameters: a root is claimable 30 s after it is posted, and unstaked
+#: SWARM is withdrawable 3 minutes after the request (SPEC's periods are days).
+DEMO_ACTIVATION_DELAY_S = 30
+DEMO_UNBONDING_S = 180
+#: What the distributor is funded with at deployment (claims are paid from it).
+DISTRIBUTOR_FUNDING = 10**9 * 10**18
+#: What each simulated provider stakes beyond its requirement (the one that unstakes, unstakes
+#: this much, so it stays compliant).
+EXTRA_STAKE = 10 * 10**18
+#: Gas of the demo providers' own transactions.
+PROVIDER_TX_GAS = 300_000
 
 
 @dataclass
@@ -42,6 +58,9 @@ class DevChain:
     def stop(self) -> None:
         self.anvil.stop()  # anvil writes its state file as it stops
 
+    def web3(self) -> Web3:
+        return Web3(Web3.HTTPProvider(self.anvil.url, request_kwargs={"timeout": 30}))
+
 
 def _role_key(path: Path, password: str) -> str:
     """The address of the key in ``path``, creating it first if there is none."""
@@ -50,8 +69,14 @@ def _role_key(path: Path, password: str) -> str:
     return str(load_keystore(path, password).address)
 
 
-def start(data_dir: Path, say: Callable[[str], None]) -> DevChain | None:
-    """Start the demo chain and deploy once; None (said why) when anvil is not installed."""
+def start(
+    data_dir: Path,
+    say: Callable[[str], None],
+    providers: Mapping[str, tuple[bytes, int]] | None = None,
+) -> DevChain | None:
+    """Start the demo chain and deploy once; ``providers`` (address -> (key, stake required))
+    then stake through the vault with their own keys, up to what they need (idempotent). None
+    (said why) when anvil is not installed."""
     try:
         anvil_binary()
     except FileNotFoundError as err:
@@ -84,6 +109,11 @@ def start(data_dir: Path, say: Callable[[str], None]) -> DevChain | None:
         deployment, note = known, f"contracts reused from {deployment_file}"
     else:
         deployment = _deploy(w3, deployment_file, root_poster, slasher)
+    for line in stake_providers(w3, deployment, providers or {}):
+        say(line)
+    # Past anvil's finality depth at once: the stakes are final (and mirrored into the ledger
+    # at the watcher's first run) before the first epoch is judged for under-stake.
+    w3.provider.make_request("anvil_mine", [hex(FINALITY_DEPTH + 1)])  # type: ignore[arg-type]
     w3.provider.make_request("evm_setIntervalMining", [BLOCK_TIME_S])  # type: ignore[arg-type]
     env = {
         "CHAIN_RPC_URL": node.url,
@@ -106,8 +136,94 @@ def _deploy(w3: Web3, path: Path, root_poster: str, slasher: str) -> Deployment:
     deployer = accounts[0]
     config = DeployConfig(
         root_poster=root_poster, slasher=slasher, guardian=deployer,
-        insurance=accounts[1], treasury=accounts[2],
+        insurance=accounts[1], treasury=accounts[2], unbonding_period_s=DEMO_UNBONDING_S,
+        activation_delay_s=DEMO_ACTIVATION_DELAY_S,
     )  # fmt: skip
     fresh = deploy(w3, deployer, config)
+    token = contract_at(w3, "SwarmToken", fresh.token)
+    _ok(transact(w3, token.functions.mint(fresh.distributor, DISTRIBUTOR_FUNDING), deployer,
+                 gas=PROVIDER_TX_GAS))  # fmt: skip
     path.write_text(fresh.to_json())
     return fresh
+
+
+def _ok(receipt: Any) -> None:
+    if receipt["status"] != 1:
+        raise RuntimeError(f"dev chain transaction failed: {receipt['transactionHash'].hex()}")
+
+
+def stake_providers(
+    w3: Web3, deployment: Deployment, providers: Mapping[str, tuple[bytes, int]]
+) -> list[str]:
+    """Each provider stakes through the vault with its own key up to what it needs plus
+    ``EXTRA_STAKE`` (the deployer mints it the SWARM first); returns what was done."""
+    token = contract_at(w3, "SwarmToken", deployment.token)
+    vault = contract_at(w3, "StakingVault", deployment.vault)
+    lines = []
+    for address, (key, required) in sorted(providers.items()):
+        account = Account.from_key(key)
+        have = int(vault.functions.bondedOf(account.address).call())
+        missing = required + EXTRA_STAKE - have
+        if missing <= 0:
+            continue
+        w3.provider.make_request("anvil_setBalance", [account.address, hex(ROLE_BALANCE_WEI)])  # type: ignore[arg-type]
+        _ok(transact(w3, token.functions.mint(account.address, missing), deployment.deployer,
+                     gas=PROVIDER_TX_GAS))  # fmt: skip
+        _ok(transact(w3, token.functions.approve(deployment.vault, missing), account,
+                     gas=PROVIDER_TX_GAS))  # fmt: skip
+        receipt = transact(w3, vault.functions.stake(missing, 0), account, gas=PROVIDER_TX_GAS)
+        _ok(receipt)
+        lines.append(f"chain: provider {address} staked {missing // 10**18} SWARM through the "
+                     f"vault (tx 0x{bytes(receipt['transactionHash']).hex()})")  # fmt: skip
+    return lines
+
+
+def provider_step(
+    w3: Web3, deployment: Deployment, address: str, key: bytes, rewards: Mapping[str, Any],
+    *, unstaker: bool,
+) -> list[str]:  # fmt: skip
+    """One step of a simulated provider on the demo chain, with its own key: claim what its
+    latest root on chain lets it (``rewards`` is its ``GET /v1/providers/{id}/rewards``), and,
+    for the ``unstaker``, request an unstake of ``EXTRA_STAKE`` once, then withdraw it when its
+    unbonding period has passed. Returns what was done."""
+    account = Account.from_key(key)
+    distributor = contract_at(w3, "RewardsDistributor", deployment.distributor)
+    lines = []
+    epoch, cumulative = rewards.get("epoch"), int(rewards.get("cumulative_base_units") or 0)
+    claimed = int(distributor.functions.claimed(account.address).call())
+    if epoch is not None and cumulative > claimed:
+        root, _, activates_at, _, disabled = distributor.functions.epochRoot(epoch).call()
+        now = int(w3.eth.get_block("latest")["timestamp"])
+        if bytes(root) != bytes(32) and not disabled and activates_at <= now:
+            tx = chain_tx.claim_tx(
+                w3, deployment.distributor, epoch=epoch, account=account.address,
+                cumulative_amount=cumulative, proof=rewards["proof"], sender=account,
+            )  # fmt: skip
+            receipt = chain_tx.wait(w3, chain_tx.send(w3, tx, account))
+            _ok(receipt)
+            lines.append(f"chain: provider {address} claimed "
+                         f"{(cumulative - claimed) / 10**18:.6f} SWARM with the proof of epoch "
+                         f"{epoch} (tx 0x{bytes(receipt['transactionHash']).hex()})")  # fmt: skip
+    if unstaker:
+        lines += _unstake_step(w3, deployment, account, address)
+    return lines
+
+
+def _unstake_step(w3: Web3, deployment: Deployment, account: Any, address: str) -> list[str]:
+    vault = contract_at(w3, "StakingVault", deployment.vault)
+    ids = vault.functions.unbondingEntryIds(account.address).call()
+    if not ids:
+        receipt = transact(w3, vault.functions.requestUnstake(EXTRA_STAKE), account,
+                           gas=PROVIDER_TX_GAS)  # fmt: skip
+        _ok(receipt)
+        swarm = EXTRA_STAKE // 10**18
+        return [f"chain: provider {address} requested an unstake of {swarm} SWARM "
+                f"(withdrawable in {DEMO_UNBONDING_S} s)"]  # fmt: skip
+    _, _, withdrawn, amount, release_at = vault.functions.unbondingEntry(ids[0]).call()
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    if withdrawn or now < release_at:
+        return []
+    receipt = transact(w3, vault.functions.withdraw(ids[0]), account, gas=PROVIDER_TX_GAS)
+    _ok(receipt)
+    return [f"chain: provider {address} withdrew {amount // 10**18} SWARM after its unbonding "
+            f"period (tx 0x{bytes(receipt['transactionHash']).hex()})"]  # fmt: skip

@@ -281,12 +281,16 @@ def _supersede(transaction: Transaction, final: TxRow, now: dt.datetime) -> None
 
 def _nonce_used(transaction: Transaction, chain: Chain, tx: TxRow, now: dt.datetime
                 ) -> str | None:  # fmt: skip
-    """The nonce is used on chain but not by this transaction: by one of its replacements (that
-    one's own tracking settles it), or by another transaction of the key (this one is replaced
-    and its items go back to the outbox queue, checked against the chain before resending)."""
+    """The nonce is used on chain and this transaction had no receipt a moment ago: by itself
+    after all (mined in between), by one of its replacements (whose own tracking settles it),
+    or by another transaction of the key: then this one is replaced and its items are queued
+    again, in a new transaction under a new nonce (for a root already on chain that one
+    reverts and the item fails: a person looks, nothing is posted twice)."""
     with transaction() as conn:
         siblings = SettlementRepository(conn).txs_of_nonce(tx.signer, tx.nonce)
-    if any(_receipt(chain.w3, s.tx_hash) is not None for s in siblings if s.id != tx.id):
+    # Itself included too: it may have been mined between the receipt read and the nonce read
+    # (the next run then follows it to finality).
+    if any(_receipt(chain.w3, s.tx_hash) is not None for s in siblings):
         return None
     _event(transaction, tx, TxStatus.REPLACED, now, detail={"by": "another transaction"})
     log.warning("settlement tx %s: nonce %d was used by another transaction of %s; its items "

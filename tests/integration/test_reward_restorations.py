@@ -176,3 +176,37 @@ def test_two_voided_jails_of_one_epoch_restore_it_once_in_full(engine: Engine) -
     pool = paid[fine][0]
     assert second["restored_base_units"] in (pool // 2, pool - pool // 2)
     assert second["fair_standing"]["status"] == "active"
+
+
+def test_an_unreplayable_penalty_never_blocks_the_others(engine: Engine) -> None:
+    """A penalty reversed so long after its decision that its span is too long to replay is
+    logged and left out; another penalty's restoration still goes through in the same sweep."""
+    from ledger.slashing.standing import MAX_RESTORATION_EPOCHS
+
+    e = future_epoch(P)
+    nodes = make_fleet(engine, 2, types=("gaming_pc",), params=P)
+    bond(engine, nodes, at(e * L - 1))
+    for k in range(3):
+        send_epoch(engine, nodes, e + k, P)
+    jailed = nodes[0].node_id
+    close(engine, e)
+    with transaction(engine) as conn:
+        pens = [
+            slashing.report_violation(
+                conn, kind="security_breach", node_id=jailed, evidence={"report": f"skip-{i}"},
+                severity="major", now=at(e * L + 66 + i), params=P,
+                infraction_at=at(e * L + 61 + i),
+            )
+            for i in range(2)
+        ]  # fmt: skip
+    close(engine, e + 1)
+    late = (e + 1) * L + (MAX_RESTORATION_EPOCHS + 5) * L
+    with transaction(engine) as conn:
+        slashing.void_penalty(conn, penalty_id=pens[0].id, now=at((e + 1) * L + G + 5), params=P)
+        slashing.void_penalty(conn, penalty_id=pens[1].id, now=at(late), params=P)
+    fund_insurance(engine, 10**30 + 2)
+    assert sweep(engine, at(late + 1)) == (1, [])
+    with engine.connect() as conn:
+        (row,) = restorations.restorations_of(conn, pens[0].id)
+        assert restorations.restorations_of(conn, pens[1].id) == []
+    assert row["restored_base_units"] > 0

@@ -937,3 +937,16 @@ def test_unbonding_period_counts_nodes_deactivated_before_the_request() -> None:
                 ("pc", 0.0, "gaming_pc", True)]  # fmt: skip
     assert unbonding_period_with_history(long_ago, now, P) == 7 * DAY
     assert unbonding_period_with_history([], now, P) == 7 * DAY
+
+
+def test_charge_stake_takes_entries_of_the_same_second_in_booking_order() -> None:
+    """Ties are broken as the vault breaks them (the order the requests were made), not by
+    comparing ids as text ("...:10" < "...:9")."""
+    from ledger.staking.domain import UnbondingEntry, charge_stake
+
+    entries = [
+        UnbondingEntry("unbond:p:chain:9", 1_000, 2_000, 50),
+        UnbondingEntry("unbond:p:chain:10", 1_000, 2_000, 50),
+    ]
+    c = charge_stake(50, 0, entries, 1_000)
+    assert c.from_entries == (("unbond:p:chain:9", 50),)

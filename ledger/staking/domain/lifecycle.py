@@ -70,17 +70,19 @@ def charge_stake(
 ) -> StakeCharge:
     """Charge ``amount_base_units`` of stake: bonded stake first (its available balance, which
     is fungible), then the unbonding entries requested at or after the infraction, oldest
-    request first (ties by entry id), each up to what is left of it. Entries requested before
-    the infraction never pay. The rest is uncollected. The parts sum to the amount exactly.
+    request first (ties, requests of the same second, in the order ``entries`` gives them:
+    the order they were booked, which is the vault's order on chain), each up to what is left
+    of it. Entries requested before the infraction never pay. The rest is uncollected. The
+    parts sum to the amount exactly.
     """
     assert amount_base_units >= 0 and bonded_available_base_units >= 0
     rest = amount_base_units
     from_bonded = min(rest, bonded_available_base_units)
     rest -= from_bonded
     taken: list[tuple[str, int]] = []
+    # sorted() is stable: entries of the same second keep their booking order.
     at_risk = sorted(
-        (e for e in entries if entry_at_risk(e, infraction_at_s)),
-        key=lambda e: (e.requested_at_s, e.entry_id),
+        (e for e in entries if entry_at_risk(e, infraction_at_s)), key=lambda e: e.requested_at_s
     )
     for e in at_risk:
         if rest == 0:
