@@ -9,7 +9,9 @@ trees of 100, 10,000 and 100,000 leaves built by the ledger's own ``build_tree``
 used from receipts): a root post per tree size (goal: constant in the number of leaves); a claim
 against the 100,000-leaf root including the token transfer (goal: <= 80,000, Uniswap's
 MerkleDistributor); one batch of 100 slashes, per slash = batch gas / 100 (goal: <= 30,000).
-Baselines: ``transfer`` to an address already holding SWARM and to a fresh one.
+Baselines: ``transfer`` to an address already holding SWARM and to a fresh one. Then the wall
+time from a root entering the outbox to final (``close_to_final``; uses DATABASE_URL or the
+embedded PostgreSQL), beside the chain's own 64-block finality measured in the same run.
 """
 
 from __future__ import annotations
@@ -156,6 +158,66 @@ def main() -> None:
         verdict = "meets" if each <= 30_000 else "misses"
         print(f"slash batch of {N_SLASH}, {label}: {g:,} gas, {each:,.0f} per slash "
               f"({each / ref:.2f}x transfer; {verdict} goal <= 30,000)")  # fmt: skip
+    close_to_final()
+
+
+def close_to_final() -> None:
+    """Wall time from an epoch root entering the outbox (what the close's transaction writes)
+    to its transaction recorded final, through the real jobs, on an anvil mining a block a
+    second (finality: anvil's finalized tag, 64 blocks behind its head), beside the chain's own
+    part measured in the same run (64 blocks at that rate)."""
+    import datetime as dt
+
+    from eth_account import Account
+
+    from bench.common import drop_db, fresh_db, server_url
+    from ledger.epochs.service import root_payload
+    from ledger.kit import outbox
+    from ledger.kit.db import make_engine, transaction
+    from ledger.settlement import service as settlement
+    from ledger.settlement.domain import FeePolicy, ItemStatus
+
+    srv = server_url()
+    url = fresh_db(srv)
+    eng = make_engine(url, app_role="swarm_ledger_app")
+    poster, slasher = Account.create(), Account.create()
+    try:
+        with Anvil() as node:
+            w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
+            me = w3.eth.accounts[0]
+            for key in (poster, slasher):
+                w3.provider.make_request("anvil_setBalance", [key.address, hex(10**21)])  # type: ignore[arg-type]
+            d = deploy(w3, me, DeployConfig(root_poster=poster.address, slasher=slasher.address,
+                                            guardian=me, insurance=me, treasury=me))  # fmt: skip
+            w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+            chain = settlement.Chain(w3=w3, distributor=d.distributor, vault=d.vault,
+                                     root_poster=poster, slasher=slasher,
+                                     fees=FeePolicy(100 * 10**9, 10**9))  # fmt: skip
+            run = lambda: transaction(eng)  # noqa: E731
+            t0 = time.perf_counter()
+            b0 = w3.eth.block_number
+            with transaction(eng) as conn:
+                outbox.put(conn, "root", "1", root_payload(1, secrets.token_bytes(32),
+                           "ab" * 32, "cd" * 32, 1), dt.datetime.now(dt.UTC))  # fmt: skip
+            status = None
+            while status != ItemStatus.FINAL and time.perf_counter() - t0 < 300:
+                now = dt.datetime.now(dt.UTC)
+                settlement.submit_due(run, chain, now=now)
+                settlement.track(run, chain, now=now)
+                with eng.connect() as conn:
+                    item = settlement.item_settlement(conn, "root", "1")
+                status = item["status"] if item else None
+                if status != ItemStatus.FINAL:
+                    time.sleep(1.0)  # beat's 5 s in service; 1 s here, to see the chain's part
+            wall = time.perf_counter() - t0
+            blocks = w3.eth.block_number - b0
+    finally:
+        eng.dispose()
+        drop_db(srv, url)
+    chain_part = 64 * wall / max(blocks, 1)
+    print(f"outbox -> final root on anvil (1 block/s, final 64 blocks deep): {wall:.1f}s over "
+          f"{blocks} blocks; the chain's 64 blocks ~{chain_part:.1f}s of it; the jobs' own part "
+          f"{wall - chain_part:.1f}s (ratio wall / chain {wall / chain_part:.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":

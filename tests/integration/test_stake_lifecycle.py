@@ -468,3 +468,29 @@ def test_a_void_names_the_epochs_and_standing_the_jail_cost(engine: Engine) -> N
         lost = standing_lost_to(conn, pen.id, P)
     assert [x[0] for x in lost] == [e + 1, e + 2, e + 3]
     assert all(paid.jailed and not fair.jailed for _, paid, fair in lost)
+
+
+def test_a_node_violation_never_reaches_its_providers_operator_stake(engine: Engine) -> None:
+    """Point 10: a network operator's stake is at risk for its own duties only. The same
+    address slashed as a provider for one of its nodes keeps its operator stake whole: the
+    stake at risk and the holds are the provider's accounts alone."""
+    t0 = now_ts() - 300
+    (node,) = make_fleet(engine, 1, params=P, registered_at=at(t0))
+    addr = node.provider_id
+    bond(engine, [node], at(t0 + 1), swarm=1_000)
+    with transaction(engine) as conn:
+        staking.bond_participant_stake(conn, stake_kind="network_operator", address=addr,
+                                       amount_base_units=9_000 * SWARM, bond_id="op",
+                                       now=at(t0 + 2), params=P)  # fmt: skip
+        pen = slashing.report_violation(
+            conn, kind="security_breach", node_id=node.node_id, evidence={"report": "op-1"},
+            severity="major", now=at(t0 + 30), params=P, infraction_at=at(t0 + 10),
+        )  # fmt: skip
+    assert pen.stake_at_risk_base_units == 1_000 * SWARM  # the provider's bond only
+    assert pen.slash_base_units == 200 * SWARM
+    with transaction(engine) as conn:
+        assert slashing.execute_due(conn, now=at(pen.appeal_deadline_s), params=P) == 1
+    assert balance(engine, f"network_operator:{addr}", "stake_bonded") == 9_000 * SWARM
+    assert balance(engine, addr, "stake_bonded") == 800 * SWARM
+    with engine.connect() as conn:
+        assert verify_ledger(conn).ok
