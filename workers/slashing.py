@@ -53,4 +53,6 @@ def execute_due_slashes() -> int:
     """Execute pending slashes whose appeal window has ended (split 50/30/20)."""
     rt = get_runtime()
     with transaction(rt.engine) as conn:
-        return slashing.execute_due(conn, now=now(), params=rt.params)
+        return slashing.execute_due(
+            conn, now=now(), params=rt.params, governors=rt.settings.governor_set
+        )

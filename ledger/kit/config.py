@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         description="'default' (SPEC v1: hourly epochs) or 'demo' (60 s epochs, 30 s skew).",
     )
 
+    @property
+    def governor_set(self) -> frozenset[str]:
+        """The governors whose votes count (SWARM_GOVERNORS, comma-separated)."""
+        return frozenset(g.strip() for g in self.governors.split(",") if g.strip())
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

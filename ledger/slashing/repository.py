@@ -314,14 +314,17 @@ class SlashingRepository:
         ).fetchall()
         return [_penalty_row(r) for r in rows]
 
-    def due_penalty_ids(self, now_s: int, limit: int, quorum: int) -> list[str]:
-        """Pending penalties (not settled) whose appeal deadline has passed, oldest first.
+    def due_penalty_ids(self, now_s: int, limit: int, quorum: int) -> list[tuple[str, bool]]:
+        """(id, appealed) of pending penalties (not settled) whose appeal deadline has passed,
+        oldest first.
 
-        An appealed slash waits for the governors: it is due only once ``quorum`` of them
-        voted to uphold it (a void at quorum settles it at once).
+        An appealed slash waits for the governors: it is a candidate only once ``quorum`` of
+        them voted to uphold it; the caller decides the appeal itself (the domain's
+        ``decide_appeal``: the void side below quorum, votes of current governors only).
         """
         rows = self.pg.execute(
-            "SELECT p.id FROM slash_penalties p WHERE p.status = 'pending' "
+            "SELECT p.id, EXISTS (SELECT 1 FROM slash_appeals a WHERE a.penalty_id = p.id) "
+            "FROM slash_penalties p WHERE p.status = 'pending' "
             "AND p.appeal_deadline_s <= %s AND NOT EXISTS "
             "(SELECT 1 FROM slash_penalty_events e WHERE e.penalty_id = p.id) "
             "AND (NOT EXISTS (SELECT 1 FROM slash_appeals a WHERE a.penalty_id = p.id) "
@@ -330,7 +333,7 @@ class SlashingRepository:
             "ORDER BY p.appeal_deadline_s, p.id LIMIT %s",
             (now_s, quorum, limit),
         ).fetchall()
-        return [r[0] for r in rows]
+        return [(r[0], bool(r[1])) for r in rows]
 
     def insert_event(
         self, penalty_id: str, status: str, at: dt.datetime, document: dict[str, Any]

@@ -165,7 +165,7 @@ def appeal(request: Request, penalty_id: PenaltyId, body: AppealIn) -> dict[str,
 def vote(request: Request, penalty_id: PenaltyId, body: VoteIn) -> dict[str, Any]:
     """A governor's vote; at quorum a void restores every balance and lifts the jail."""
     rt = request.app.state.runtime
-    governors = frozenset(g.strip() for g in rt.settings.governors.split(",") if g.strip())
+    governors = rt.settings.governor_set
     with transaction(rt.engine) as conn:
         return appeals.vote(
             conn, penalty_id=penalty_id, governor=body.governor, choice=body.vote,

@@ -726,15 +726,34 @@ def _execute(
     }
 
 
-def execute_due(conn: Connection, *, now: dt.datetime, params: ParameterSet) -> int:
+def execute_due(
+    conn: Connection,
+    *,
+    now: dt.datetime,
+    params: ParameterSet,
+    governors: frozenset[str] | None = None,
+) -> int:
     """Execute held penalties whose appeal deadline has passed; returns how many.
+
+    An appealed penalty executes only once its appeal is upheld, decided as the vote itself
+    decides it (``decide_appeal``: uphold at quorum *and* void below it, counting only the
+    votes of ``governors`` when given): a tied or deadlocked appeal stays pending.
 
     Posts every hold into ``slash_escrow`` and, in the same linked batch, splits the escrowed
     amount into insurance pool / treasury / burn (exact sum, remainder to insurance).
     """
     repo = SlashingRepository(conn)
     repo.lock()
-    ids = repo.due_penalty_ids(_ts(now), EXECUTE_LIMIT, params.governance.quorum)
+    due = repo.due_penalty_ids(_ts(now), EXECUTE_LIMIT, params.governance.quorum)
+    ids = [
+        penalty_id
+        for penalty_id, appealed in due
+        if not appealed
+        or sl.decide_appeal(
+            repo.appeal_votes(penalty_id), params.governance.quorum, governors=governors
+        )
+        == sl.AppealStatus.UPHELD
+    ]
     if not ids:
         return 0
     system = keepers.open_system_accounts(conn)

@@ -494,3 +494,42 @@ def test_a_node_violation_never_reaches_its_providers_operator_stake(engine: Eng
     assert balance(engine, addr, "stake_bonded") == 800 * SWARM
     with engine.connect() as conn:
         assert verify_ledger(conn).ok
+
+
+def test_a_tied_appeal_or_a_removed_governors_vote_never_executes_the_slash(
+    engine: Engine,
+) -> None:
+    """The appeal is decided once, by the domain's rule, wherever it is read: execution after
+    the deadline needs the uphold side at quorum *and* the void side below it, counting only
+    current governors' votes (before, the executor's SQL counted uphold votes alone)."""
+    four = frozenset({"ann", "bob", "cyd", "dan"})
+    t0 = now_ts() - 300
+    nodes = make_fleet(engine, 2, params=P, registered_at=at(t0))
+    bond(engine, nodes, at(t0 + 1), swarm=1_000)
+    pens = []
+    with transaction(engine) as conn:
+        for i, node in enumerate(nodes):
+            pens.append(slashing.report_violation(
+                conn, kind="security_breach", node_id=node.node_id,
+                evidence={"report": f"tie-{i}"}, severity="major", now=at(t0 + 30), params=P,
+            ))  # fmt: skip
+            appeals.file_appeal(conn, penalty_id=pens[-1].id, counter_evidence={"why": "x"},
+                                now=at(t0 + 40))  # fmt: skip
+        for governor, choice in (("ann", "uphold"), ("bob", "uphold"), ("cyd", "void"),
+                                 ("dan", "void")):  # fmt: skip
+            appeals.vote(conn, penalty_id=pens[0].id, governor=governor, choice=choice,
+                         governors=four, now=at(t0 + 50), params=P)  # fmt: skip
+        for governor in ("ann", "bob"):
+            appeals.vote(conn, penalty_id=pens[1].id, governor=governor, choice="uphold",
+                         governors=four, now=at(t0 + 50), params=P)  # fmt: skip
+    deadline = max(p.appeal_deadline_s for p in pens)
+    still = frozenset({"ann", "cyd", "dan"})  # bob is no longer a governor
+    with transaction(engine) as conn:
+        assert slashing.execute_due(conn, now=at(deadline), params=P, governors=still) == 0
+    with engine.connect() as conn:
+        assert [slashing.get_penalty(conn, p.id).status for p in pens] == ["pending", "pending"]
+    with transaction(engine) as conn:  # with bob a governor again, the second is upheld
+        assert slashing.execute_due(conn, now=at(deadline), params=P, governors=four) == 1
+    with engine.connect() as conn:
+        assert slashing.get_penalty(conn, pens[1].id).status == "executed"
+        assert slashing.get_penalty(conn, pens[0].id).status == "pending"  # the tie waits
