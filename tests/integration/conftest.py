@@ -1,5 +1,8 @@
 import pytest
 
+# A real anvil (`node`), for the settlement and chain-watcher tests.
+from tests.integration.chain_net import node  # noqa: F401
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

@@ -6,11 +6,8 @@ drifts that halt settlement; the operator's stake endpoint is refused in chain m
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,15 +23,12 @@ from ledger.accounting.domain.accounts import AccountKind
 from ledger.accounting.domain.transfers import TransferKind, TransferRequest
 from ledger.accounting.service import create_transfers, open_system_accounts
 from ledger.api.app import create_app
-from ledger.chain.anvil import Anvil, anvil_binary
-from ledger.chain.contracts import build, contract_at, send, signer_address, wait
-from ledger.chain.deploy import DeployConfig, Deployment, deploy
+from ledger.chain.anvil import Anvil
 from ledger.epochs import service as epochs
 from ledger.kit import outbox
 from ledger.kit.config import Settings
 from ledger.kit.db import driver, transaction
 from ledger.kit.embedded import Resolved
-from ledger.params.domain import demo_params
 from ledger.params.domain.epochs import epoch_settles_at
 from ledger.registry import service as registry
 from ledger.rewards import service as rewards_service
@@ -43,107 +37,26 @@ from ledger.settlement import reconcile as rec
 from ledger.settlement import router as settlement_router
 from ledger.settlement import service as settlement
 from ledger.settlement import watcher
-from ledger.settlement.domain import FeePolicy, ItemStatus
+from ledger.settlement.domain import ItemStatus
 from ledger.settlement.repository import SettlementRepository
 from ledger.staking import service as staking
+from tests.integration.chain_net import (
+    QUICK,
+    Net,
+    deploy_net,
+    now,
+    rpc,
+    run,
+)
 from tests.integration.epoch_helpers import at, bond, future_epoch, send_epoch
 from tests.integration.fleet import make_fleet
 
-GWEI = 10**9
-P = demo_params()
-QUICK = dataclasses.replace(
-    P,
-    slashing=dataclasses.replace(P.slashing, appeal_window_s=60),
-    epoch=dataclasses.replace(P.epoch, reward_maturity_s=180),
-)
-FINALITY_DEPTH = 64
 UNBONDING_S = 100
-GAS = 300_000
-
-
-@pytest.fixture
-def node() -> Iterator[Anvil]:
-    try:
-        anvil_binary()
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
-    with Anvil() as a:
-        yield a
-
-
-def rpc(w3: Web3, method: str, *params: Any) -> Any:
-    response = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in response, response
-    return response["result"]
-
-
-@dataclasses.dataclass
-class Net:
-    w3: Web3
-    deployment: Deployment
-    root_poster: LocalAccount
-    slasher: LocalAccount
-    deployer: str
-
-    def chain(self) -> settlement.Chain:
-        return settlement.Chain(
-            w3=self.w3, distributor=self.deployment.distributor, vault=self.deployment.vault,
-            root_poster=self.root_poster, slasher=self.slasher, fees=FeePolicy(100 * GWEI, GWEI),
-        )  # fmt: skip
-
-    def contract(self, name: str) -> Any:
-        address = {"SwarmToken": self.deployment.token, "StakingVault": self.deployment.vault,
-                   "RewardsDistributor": self.deployment.distributor}[name]  # fmt: skip
-        return contract_at(self.w3, name, address)
-
-    def mine(self, blocks: int = 1) -> None:
-        rpc(self.w3, "anvil_mine", hex(blocks))
-
-    def finalize(self) -> None:
-        self.mine(FINALITY_DEPTH + 1)
-
-    def send(self, fn: Any, signer: LocalAccount | str) -> Any:
-        nonce = self.w3.eth.get_transaction_count(signer_address(signer), "pending")
-        receipt = wait(self.w3, send(self.w3, build(fn, signer, gas=GAS, nonce=nonce), signer))
-        assert receipt["status"] == 1
-        return receipt
-
-    def key(self) -> LocalAccount:
-        """A fresh provider key with ETH for gas."""
-        k: LocalAccount = Account.create()
-        rpc(self.w3, "anvil_setBalance", k.address, hex(10**21))
-        return k
-
-    def fund_and_stake(self, key: LocalAccount, amount: int, tier_days: int = 0) -> Any:
-        token, vault = self.contract("SwarmToken"), self.contract("StakingVault")
-        self.send(token.functions.mint(key.address, amount), self.deployer)
-        self.send(token.functions.approve(vault.address, amount), key)
-        return self.send(vault.functions.stake(amount, tier_days), key)
 
 
 @pytest.fixture
 def net(node: Anvil) -> Net:
-    w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
-    deployer = w3.eth.accounts[0]
-    root_poster, slasher = Account.create(), Account.create()
-    for key in (root_poster, slasher):
-        rpc(w3, "anvil_setBalance", key.address, hex(10**21))
-    d = deploy(
-        w3, deployer,
-        DeployConfig(root_poster=root_poster.address, slasher=slasher.address,
-                     guardian=deployer, insurance=w3.eth.accounts[1],
-                     treasury=w3.eth.accounts[2], activation_delay_s=0,
-                     unbonding_period_s=UNBONDING_S, hand_admin_to_timelock=False),
-    )  # fmt: skip
-    return Net(w3, d, root_poster, slasher, deployer)
-
-
-def run(engine: Engine):  # type: ignore[no-untyped-def]
-    return lambda: transaction(engine)
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return deploy_net(node, unbonding_period_s=UNBONDING_S)
 
 
 def index(engine: Engine, net: Net) -> int:

@@ -5,109 +5,42 @@ the same task twice and two workers for one key never settle anything twice."""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import http.server
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 from web3 import Web3
 
-from ledger.chain.anvil import Anvil, anvil_binary
+from ledger.chain.anvil import Anvil
 from ledger.chain.contracts import contract_at
-from ledger.chain.deploy import DeployConfig, Deployment, deploy
 from ledger.epochs import service as epochs
 from ledger.kit import outbox
 from ledger.kit.db import transaction
-from ledger.params.domain import demo_params
 from ledger.params.domain.epochs import epoch_settles_at
 from ledger.rewards.repository import RewardsRepository
 from ledger.settlement import service as settlement
 from ledger.settlement.domain import FeePolicy, ItemStatus
 from ledger.settlement.repository import SettlementRepository
+from tests.integration.chain_net import (
+    GWEI,
+    QUICK,
+    Net,
+    deploy_net,
+    now,
+    rpc,
+    run,
+)
 from tests.integration.epoch_helpers import at, bond, future_epoch, send_epoch
 from tests.integration.fleet import make_fleet
-
-GWEI = 10**9
-P = demo_params()
-#: Rewards mature after 3 epochs of 60 s, so a root with leaves comes after a few closes.
-QUICK = dataclasses.replace(
-    P,
-    slashing=dataclasses.replace(P.slashing, appeal_window_s=60),
-    epoch=dataclasses.replace(P.epoch, reward_maturity_s=180),
-)
-#: anvil's `finalized` block is 64 behind its head.
-FINALITY_DEPTH = 64
-
-
-@pytest.fixture
-def node() -> Iterator[Anvil]:
-    try:
-        anvil_binary()
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
-    with Anvil() as a:
-        yield a
-
-
-def rpc(w3: Web3, method: str, *params: Any) -> Any:
-    response = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in response, response
-    return response["result"]
-
-
-@dataclasses.dataclass
-class Net:
-    w3: Web3
-    deployment: Deployment
-    root_poster: LocalAccount
-    slasher: LocalAccount
-    deployer: str
-
-    def chain(self, w3: Web3 | None = None, **kw: Any) -> settlement.Chain:
-        return settlement.Chain(
-            w3=w3 or self.w3, distributor=self.deployment.distributor,
-            vault=self.deployment.vault, root_poster=self.root_poster, slasher=self.slasher,
-            fees=kw.pop("fees", FeePolicy(100 * GWEI, GWEI)), **kw,
-        )  # fmt: skip
-
-    def mine(self, blocks: int = 1) -> None:
-        rpc(self.w3, "anvil_mine", hex(blocks))
-
-    def finalize(self) -> None:
-        self.mine(FINALITY_DEPTH + 1)
 
 
 @pytest.fixture
 def net(node: Anvil) -> Net:
-    w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
-    deployer = w3.eth.accounts[0]
-    root_poster, slasher = Account.create(), Account.create()
-    for key in (root_poster, slasher):
-        rpc(w3, "anvil_setBalance", key.address, hex(10**21))
-    d = deploy(
-        w3, deployer,
-        DeployConfig(root_poster=root_poster.address, slasher=slasher.address,
-                     guardian=deployer, insurance=w3.eth.accounts[1],
-                     treasury=w3.eth.accounts[2], activation_delay_s=0,
-                     hand_admin_to_timelock=False),
-    )  # fmt: skip
-    return Net(w3, d, root_poster, slasher, deployer)
-
-
-def run(engine: Engine):  # type: ignore[no-untyped-def]
-    return lambda: transaction(engine)
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return deploy_net(node)
 
 
 def root_item(engine: Engine, epoch: int, root: bytes) -> None:
