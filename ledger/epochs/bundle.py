@@ -26,7 +26,8 @@ from ledger.rewards.domain import (
     NodeRewardInput,
     compute_epoch,
     inputs_digest,
-    measured_demand_supply,
+    measured_conditions,
+    provenance_digest,
 )
 from ledger.rewards.domain.merkle import build_tree
 from ledger.telemetry.domain import NodeEpochRollup
@@ -80,15 +81,6 @@ class Check(NamedTuple):
     name: str
     ok: bool | None
     detail: str
-
-
-def provenance_digest(root: bytes, inputs: str, params_hash: str, calculator: str) -> str:
-    """What the root commits to besides the amounts; the same formula as
-    ``ledger.epochs.service.provenance_digest`` (a test pins that they agree), kept here so
-    verification does not import the database service."""
-    return hashlib.sha256(
-        b"swarm-epoch-provenance/v1|" + root + f"|{inputs}|{params_hash}|{calculator}".encode()
-    ).hexdigest()
 
 
 # ---------------------------------------------------------------- canonical form
@@ -154,22 +146,15 @@ def build_bundle(conn: Connection, epoch: int) -> dict[str, Any]:
     inputs digest, rather than write a bundle that cannot match the root's provenance.
     """
     from ledger.epochs import keepers
-    from ledger.epochs.service import gather_inputs
-    from ledger.kit.errors import Conflict, NotFound
+    from ledger.epochs.service import gather_stored_inputs
+    from ledger.kit.errors import NotFound
 
     repo = keepers.RewardsRepository(conn)
     row = repo.get_epoch(epoch)
     if row is None:
         raise NotFound(f"epoch {epoch} is not closed", code="epoch_not_closed", field="epoch")
     params = keepers.params_of_hash(conn, row.params_hash)
-    inputs, network = gather_inputs(conn, epoch, params)
-    digest = inputs_digest(inputs, network)
-    if digest != row.inputs_digest:
-        raise Conflict(
-            f"epoch {epoch}: the inputs read now hash to {digest}, the epoch stored "
-            f"{row.inputs_digest}; run `swarm-ledger verify epoch {epoch}`",
-            code="bundle_inputs_differ", field="epoch",
-        )  # fmt: skip
+    inputs, network = gather_stored_inputs(conn, row, params, code="bundle_inputs_differ")
     prev = repo.get_epoch(epoch - 1)
     previous: dict[str, Any] | None = None
     if prev is not None:
@@ -480,14 +465,7 @@ def _check_network(
 ) -> None:
     """Utilization, active nodes and demand / supply are measured from the nodes' rollups
     (docs/epochs.md, "Inputs"); only the prices come from outside the bundle's nodes."""
-    util_sum = util_n = active = 0
-    for node in nodes:
-        r = node.rollup
-        if r.heartbeats_received:
-            active += 1
-            util_sum += r.gpu_util_ppm_sum
-            util_n += r.heartbeats_accepted
-    got = (util_sum // util_n if util_n else 0, active, measured_demand_supply(nodes, params))
+    got = tuple(measured_conditions(nodes, params))
     want = (
         network.utilization_ppm,
         network.active_nodes,

@@ -42,9 +42,9 @@ from ledger.accounting.domain.accounts import AccountKind
 from ledger.accounting.domain.transfers import TransferRequest
 from ledger.epochs import keepers
 from ledger.epochs.repository import RestorationsRepository
-from ledger.epochs.service import gather_inputs, receipt_values
+from ledger.epochs.service import gather_stored_inputs, receipt_values
 from ledger.kit.errors import Conflict, SwarmError
-from ledger.rewards.domain import RewardReceipt, compute_epoch, inputs_digest
+from ledger.rewards.domain import RewardReceipt, compute_epoch
 from ledger.slashing import domain as sl
 
 log = logging.getLogger(__name__)
@@ -140,14 +140,7 @@ def _fair_receipt(
 ) -> RewardReceipt | None:
     """The node's receipt for ``epoch`` recomputed with ``standing``; None if the node was not
     active as of the epoch's end (it was paid nothing and is owed nothing)."""
-    inputs, network = gather_inputs(conn, epoch, params)
-    digest = inputs_digest(inputs, network)
-    if digest != stored.inputs_digest:
-        raise Conflict(
-            f"epoch {epoch}: its inputs now hash to {digest}, not the stored "
-            f"{stored.inputs_digest}; run `swarm-ledger verify epoch {epoch}`",
-            code="inputs_changed", field="epoch",
-        )  # fmt: skip
+    inputs, network = gather_stored_inputs(conn, stored, params, code="inputs_changed")
     if not any(i.node_id == node_id for i in inputs):
         return None
     fair_inputs = [

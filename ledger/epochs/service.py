@@ -9,7 +9,6 @@ waits on the epoch's advisory lock and then finds the epoch closed.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +42,8 @@ from ledger.rewards.domain import (
     inputs_digest,
     last_matured_epoch,
     maturing_amounts,
-    measured_demand_supply,
+    measured_conditions,
+    provenance_digest,
 )
 from ledger.rewards.domain.merkle import build_tree
 from ledger.slashing import domain as sl
@@ -56,13 +56,6 @@ class CloseResult:
     epoch: keepers.EpochRow
     closed_now: bool  # False: it was already closed (nothing was written)
     rewards: EpochRewards | None = None
-
-
-def provenance_digest(root: bytes, inputs: str, params_hash: str, calculator: str) -> str:
-    """What the root commits to besides the amounts (posted on chain beside it)."""
-    return hashlib.sha256(
-        b"swarm-epoch-provenance/v1|" + root + f"|{inputs}|{params_hash}|{calculator}".encode()
-    ).hexdigest()
 
 
 def gather_inputs(
@@ -83,6 +76,23 @@ def gather_inputs(
     inputs = [_node_input(node, rollups[node[0]], facts, params) for node in nodes]
     feed = keepers.feed_as_of(conn, as_of, params)
     return inputs, _network_conditions(inputs, feed, params)
+
+
+def gather_stored_inputs(
+    conn: Connection, stored: keepers.EpochRow, params: ParameterSet, *, code: str
+) -> tuple[list[NodeRewardInput], NetworkConditions]:
+    """:func:`gather_inputs` of a closed epoch, refused (409 ``code``) unless they hash to the
+    digest the epoch stored: what is recomputed from them is then what the epoch was closed
+    from."""
+    inputs, network = gather_inputs(conn, stored.epoch, params)
+    digest = inputs_digest(inputs, network)
+    if digest != stored.inputs_digest:
+        raise Conflict(
+            f"epoch {stored.epoch}: its inputs read now hash to {digest}, not the stored "
+            f"{stored.inputs_digest}; run `swarm-ledger verify epoch {stored.epoch}`",
+            code=code, field="epoch",
+        )  # fmt: skip
+    return inputs, network
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,20 +155,13 @@ def _network_conditions(
     - prices: the feed's fresh reference and current price, or none (no-feed factor);
     - demand / supply per resource class: capacity-weighted mean utilization of its nodes.
     """
-    util_sum = util_n = active = 0
-    for node in inputs:
-        r = node.rollup
-        if r.heartbeats_received:
-            active += 1
-            util_sum += r.gpu_util_ppm_sum
-            # The sum runs over every accepted heartbeat, so it is their count that divides.
-            util_n += r.heartbeats_accepted
+    measured = measured_conditions(inputs, params)
     return NetworkConditions(
-        utilization_ppm=util_sum // util_n if util_n else 0,
-        active_nodes=active,
+        utilization_ppm=measured.utilization_ppm,
+        active_nodes=measured.active_nodes,
         reference_price=feed.reference_price,
         current_price=feed.current_price,
-        resource_demand_supply_ppm=measured_demand_supply(inputs, params),
+        resource_demand_supply_ppm=measured.resource_demand_supply_ppm,
     )
 
 

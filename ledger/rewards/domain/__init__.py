@@ -63,9 +63,14 @@ from ledger.rewards.domain.pool import (
     growth_factor_ppm,
     market_factor_ppm,
 )
-from ledger.rewards.domain.provenance import inputs_digest
+from ledger.rewards.domain.provenance import inputs_digest, provenance_digest
 from ledger.rewards.domain.receipts import CALCULATOR_VERSION, EpochRewards, RewardReceipt
-from ledger.rewards.domain.scarcity import MEASURED_CLASSES, measured_demand_supply
+from ledger.rewards.domain.scarcity import (
+    MEASURED_CLASSES,
+    MeasuredConditions,
+    measured_conditions,
+    measured_demand_supply,
+)
 from ledger.rewards.domain.scores import (
     error_rate_score_ppm,
     performance_ppm,
@@ -89,6 +94,7 @@ __all__ = [
     "EpochRewards",
     "IneligibilityReason",
     "MaturityFacts",
+    "MeasuredConditions",
     "NetworkConditions",
     "NodeRewardInput",
     "PoolScale",
@@ -108,8 +114,10 @@ __all__ = [
     "maturing_amount",
     "maturing_amounts",
     "maturity_lag_epochs",
+    "measured_conditions",
     "measured_demand_supply",
     "performance_ppm",
+    "provenance_digest",
     "rating_percentiles_ppm",
     "resource_class",
     "response_time_score_ppm",

@@ -1,4 +1,5 @@
-"""Provenance: the digest of an epoch's inputs, which the epoch row and the root commit to.
+"""Provenance: the digest of an epoch's inputs, which the epoch row and the root commit to,
+and the provenance digest (root, inputs, parameter set, calculator) posted beside the root.
 
 The format is frozen (``swarm-rewards-inputs-v1``): a closed epoch's stored digest must match
 the digest ``verify epoch`` recomputes from the same inputs, forever.
@@ -13,7 +14,7 @@ from typing import Final
 
 from ledger.rewards.domain.inputs import NetworkConditions, NodeRewardInput, node_id_key
 
-__all__ = ["inputs_digest"]
+__all__ = ["inputs_digest", "provenance_digest"]
 
 _INPUTS_FORMAT: Final[str] = "swarm-rewards-inputs-v1"
 # Lines are hashed in chunks of this many: few update() calls, bounded memory.
@@ -64,3 +65,12 @@ def inputs_digest(nodes: Sequence[NodeRewardInput], network: NetworkConditions) 
             lines.clear()
     h.update("".join(lines).encode())
     return h.hexdigest()
+
+
+def provenance_digest(root: bytes, inputs: str, params_hash: str, calculator: str) -> str:
+    """What the root commits to besides the amounts: SHA-256 hex of the root, the inputs
+    digest, the parameter-set hash and the calculator version. The close stores it; a bundle's
+    verifier recomputes it without the database."""
+    return hashlib.sha256(
+        b"swarm-epoch-provenance/v1|" + root + f"|{inputs}|{params_hash}|{calculator}".encode()
+    ).hexdigest()

@@ -18,6 +18,7 @@ multiplier ranges over ``[1 + 0.5 x (0 - 0.7), 1 + 0.5 x (1 - 0.7)] = [0.65 -> 0
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from ledger.kit.money import PPM
 from ledger.params.domain import ParameterSet
@@ -50,3 +51,30 @@ def measured_demand_supply(
             out[cls.value] = demand[cls] // supply[cls]  # rounded down
             assert 0 <= out[cls.value] <= PPM
     return out
+
+
+class MeasuredConditions(NamedTuple):
+    """The network conditions of an epoch that its nodes' rollups give (prices come from the
+    feed): mean GPU utilization over every accepted heartbeat (down), the nodes that sent at
+    least one heartbeat, and demand / supply per measured class."""
+
+    utilization_ppm: int
+    active_nodes: int
+    resource_demand_supply_ppm: dict[str, int]
+
+
+def measured_conditions(
+    nodes: Sequence[NodeRewardInput], params: ParameterSet
+) -> MeasuredConditions:
+    """What the close measures from the rollups, and what a bundle's verifier re-measures."""
+    util_sum = util_n = active = 0
+    for node in nodes:
+        r = node.rollup
+        if r.heartbeats_received:
+            active += 1
+            util_sum += r.gpu_util_ppm_sum
+            # The sum runs over every accepted heartbeat, so it is their count that divides.
+            util_n += r.heartbeats_accepted
+    return MeasuredConditions(
+        util_sum // util_n if util_n else 0, active, measured_demand_supply(nodes, params)
+    )
