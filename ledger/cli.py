@@ -251,20 +251,28 @@ def _demo_chain(
 
 def _report_settlement(rt: Runtime, stop: object) -> None:
     """The demo's settlement lines: each root or slash batch included, final or failed."""
-    import threading
-
     from ledger.settlement.service import settlement_lines
 
+    _follow(rt, stop, 0, settlement_lines)
+
+
+def _follow(rt: Runtime, stop: object, start: int, lines_after: Any) -> None:
+    """Print, every 2 s until ``stop``, the lines ``lines_after(conn, last)`` gives as
+    ``(key, line)`` pairs past the last key printed; what earlier runs already reported (all
+    there is when the demo starts) is skipped."""
+    import threading
+
     assert isinstance(stop, threading.Event)
-    last = 0
-    with rt.engine.connect() as conn:  # start after what earlier runs already reported
-        while batch := settlement_lines(conn, last):
+    last = start
+    with rt.engine.connect() as conn:
+        while batch := lines_after(conn, last):
             last = batch[-1][0]
     while not stop.wait(2.0):
         with rt.engine.connect() as conn:
-            for event_id, line in settlement_lines(conn, last):
-                typer.echo(line, err=True)
-                last = event_id
+            batch = lines_after(conn, last)
+        for key, line in batch:
+            typer.echo(line, err=True)
+            last = key
 
 
 def _demo_intro(api_url: str, token: str, rt: Runtime, data_dir: object) -> str:
@@ -282,30 +290,21 @@ def _demo_intro(api_url: str, token: str, rt: Runtime, data_dir: object) -> str:
 
 def _report_epochs(rt: Runtime, api_url: str, stop: object) -> None:
     """The demo's live line: one per epoch closed and evaluated since the demo started."""
-    import threading
-
     from ledger.epochs.service import evaluated_epochs_after
     from ledger.kit.money import format_swarm
     from ledger.params.domain.epochs import epoch_start_s
 
-    assert isinstance(stop, threading.Event)
-    last = -1
-    with rt.engine.connect() as conn:  # start after what earlier runs already reported
-        while batch := evaluated_epochs_after(conn, last):
-            last = batch[-1].epoch
-    while not stop.wait(2.0):
-        with rt.engine.connect() as conn:
-            batch = evaluated_epochs_after(conn, last)
-        for e in batch:
-            start = epoch_start_s(e.epoch, rt.params)
-            typer.echo(
-                f"epoch {e.epoch} ({_iso(start)}) closed: pool "
-                f"{format_swarm(e.pool_base_units)} SWARM, {e.nodes_paid}/{e.node_count} nodes "
-                f"paid, {e.violations} violations, {e.penalties} penalties, root "
-                f"0x{e.root.hex()[:16]}...  {api_url}/v1/epochs/{e.epoch}",
-                err=True,
-            )
-            last = e.epoch
+    def lines_after(conn: Any, last: int) -> list[tuple[int, str]]:
+        return [
+            (e.epoch,
+             f"epoch {e.epoch} ({_iso(epoch_start_s(e.epoch, rt.params))}) closed: pool "
+             f"{format_swarm(e.pool_base_units)} SWARM, {e.nodes_paid}/{e.node_count} nodes "
+             f"paid, {e.violations} violations, {e.penalties} penalties, root "
+             f"0x{e.root.hex()[:16]}...  {api_url}/v1/epochs/{e.epoch}")
+            for e in evaluated_epochs_after(conn, last)
+        ]  # fmt: skip
+
+    _follow(rt, stop, -1, lines_after)
 
 
 def _serve(app_: object, host: str, port: int, log_level: str = "info",

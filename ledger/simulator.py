@@ -204,25 +204,25 @@ def register(client: httpx.Client, token: str, fleet: Sequence[SimNode],
 _REBOND_CODES = frozenset({"exists_with_different_metadata"})
 
 
+def _conflict_code(r: httpx.Response) -> str | None:
+    """The error code of a 409 answer, else None."""
+    if r.status_code != 409:
+        return None
+    try:
+        code = r.json().get("error", {}).get("code")
+    except ValueError:
+        return None
+    return code if isinstance(code, str) else None
+
+
 def _chain_mode(r: httpx.Response) -> bool:
     """True if ``r`` says stake comes from the chain's vault (the providers stake there)."""
-    if r.status_code != 409:
-        return False
-    try:
-        return bool(r.json().get("error", {}).get("code") == "chain_mode")
-    except ValueError:
-        return False
+    return _conflict_code(r) == "chain_mode"
 
 
 def _already_bonded(r: httpx.Response) -> bool:
     """True if ``r`` is the 409 of a bond already booked under the same id and amount."""
-    if r.status_code != 409:
-        return False
-    try:
-        code = r.json().get("error", {}).get("code")
-    except ValueError:
-        return False
-    return code in _REBOND_CODES
+    return _conflict_code(r) in _REBOND_CODES
 
 
 def resume(fleet: Iterable[SimNode], now_s: int) -> None:

@@ -93,7 +93,8 @@ def deploy_contract(w3: Web3, name: str, deployer: Signer, *args: Any) -> str:
     return str(receipt["contractAddress"])
 
 
-def _ok(receipt: Any, what: str) -> None:
+def require_success(receipt: Any, what: str) -> None:
+    """Raise unless ``receipt`` is of a transaction that succeeded (status 1)."""
     if receipt["status"] != 1:
         raise RuntimeError(f"{what} failed: {receipt['transactionHash'].hex()}")
 
@@ -134,13 +135,13 @@ def deploy(w3: Web3, deployer: Signer, config: DeployConfig) -> Deployment:
         receipt = transact(
             w3, contract.functions.grantRole(role_id, account), deployer, gas=ROLE_GAS
         )
-        _ok(receipt, f"grantRole on {contract.address}")
+        require_success(receipt, f"grantRole on {contract.address}")
     if config.hand_admin_to_timelock:
         for contract in (t, v, d):
             receipt = transact(
                 w3, contract.functions.renounceRole(DEFAULT_ADMIN_ROLE, me), deployer, gas=ROLE_GAS
             )
-            _ok(receipt, f"renounceRole on {contract.address}")
+            require_success(receipt, f"renounceRole on {contract.address}")
     return Deployment(
         chain_id=w3.eth.chain_id,
         token=token,

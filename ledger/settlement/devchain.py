@@ -26,7 +26,7 @@ from web3 import Web3
 from ledger.chain import contracts as chain_tx
 from ledger.chain.anvil import Anvil, anvil_binary
 from ledger.chain.contracts import contract_at, transact
-from ledger.chain.deploy import DeployConfig, Deployment, deploy
+from ledger.chain.deploy import DeployConfig, Deployment, deploy, require_success
 from ledger.settlement.keys import load_keystore, write_keystore
 
 #: One block a second: anvil's ``finalized`` block (64 behind the head) keeps moving.
@@ -148,8 +148,7 @@ def _deploy(w3: Web3, path: Path, root_poster: str, slasher: str) -> Deployment:
 
 
 def _ok(receipt: Any) -> None:
-    if receipt["status"] != 1:
-        raise RuntimeError(f"dev chain transaction failed: {receipt['transactionHash'].hex()}")
+    require_success(receipt, "dev chain transaction")
 
 
 def stake_providers(
